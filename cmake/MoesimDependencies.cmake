@@ -1,0 +1,23 @@
+# Every dependency comes from a Debian 12 package (scripts/install-deps.sh installs them).
+find_package(Boost 1.74 REQUIRED COMPONENTS program_options graph)
+find_package(yaml-cpp REQUIRED)
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+find_package(HDF5 REQUIRED COMPONENTS CXX)
+find_package(Ceres REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(Threads REQUIRED)
+if(MOESIM_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()
+if(MOESIM_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+
+# HDF5's CMake config on Debian exposes variables, not an imported target: wrap it.
+if(NOT TARGET moesim_hdf5)
+  add_library(moesim_hdf5 INTERFACE)
+  target_include_directories(moesim_hdf5 SYSTEM INTERFACE ${HDF5_INCLUDE_DIRS})
+  target_link_libraries(moesim_hdf5 INTERFACE ${HDF5_CXX_LIBRARIES} ${HDF5_LIBRARIES})
+  target_compile_definitions(moesim_hdf5 INTERFACE ${HDF5_DEFINITIONS})
+endif()

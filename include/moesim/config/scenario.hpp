@@ -1,0 +1,51 @@
+#pragma once
+// A scenario file, parsed, validated and with every default resolved. Plain data: loading it has no side
+// effects beyond reading files (the scenario itself and a referenced Hugging Face config.json).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "moesim/hardware/cluster_config.hpp"
+#include "moesim/model/architecture.hpp"
+#include "moesim/perf/latency_config.hpp"
+#include "moesim/scheduler/serving_config.hpp"
+#include "moesim/workload/workload_config.hpp"
+
+namespace moesim {
+
+// The `output:` section: what to record. The summary is always exact, whatever is switched off.
+struct OutputConfig {
+  bool per_request = true;          // one row per request
+  bool per_iteration = true;        // one row per scheduler step (per replica)
+  std::int64_t iteration_sample_every = 1;  // keep every n-th step record (1 = all)
+  bool time_series = true;          // batch size / KV usage / queue lengths sampled on a time grid
+  double time_series_interval_s = 1.0;
+};
+
+struct Scenario {
+  std::string name;
+  std::string source_file;       // path as given, or "<embedded default>"
+  std::filesystem::path base_dir;  // relative paths inside the scenario resolve against this
+  ClusterConfig cluster;
+  ModelArchitecture model;
+  ServingConfig serving;
+  WorkloadConfig workload;
+  LatencyConfig latency;
+  OutputConfig output;
+};
+
+// Parses and validates. Throws ConfigError listing every problem (file:line:column: yaml.path: message),
+// or InputError for unreadable referenced files.
+[[nodiscard]] Scenario load_scenario_file(const std::filesystem::path& path);
+[[nodiscard]] Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
+                                          const std::filesystem::path& base_dir);
+
+// The fully resolved scenario (every default filled in) as YAML; stored in results for provenance and
+// loadable again by load_scenario_text.
+[[nodiscard]] std::string to_yaml(const Scenario& scenario);
+
+// The scenario `moesim run` uses when given no file (an MoE on 8x A100-40GB with a synthetic
+// ShareGPT-like workload, so it needs no file on disk).
+[[nodiscard]] const std::string& embedded_default_scenario_yaml();
+
+}  // namespace moesim

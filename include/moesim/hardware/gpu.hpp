@@ -1,0 +1,23 @@
+#pragma once
+// GPU specifications: a built-in catalogue (numbers cited in src/hardware/gpu_catalog.cpp) or a custom spec.
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moesim {
+
+struct GpuSpec {
+  std::string name;                     // catalogue key, e.g. "A100-SXM-40GB"
+  double memory_bytes = 0;              // HBM capacity as the driver reports it (total_gpu_memory in vLLM)
+  double hbm_bandwidth_bytes_per_s = 0; // peak HBM bandwidth
+  double peak_dense_flops = 0;          // dense bf16/fp16 tensor-core peak, FLOP/s
+  double nvlink_bandwidth_bytes_per_s = 0;  // per-GPU NVLink bandwidth, one direction
+  double internode_bandwidth_bytes_per_s = 0;  // per-GPU network (InfiniBand) bandwidth, one direction
+  std::string source;                   // where the numbers come from
+};
+
+// Built-in catalogue names: "A100-SXM-40GB", "A100-SXM-80GB", "A100-PCIE-80GB", "H100-SXM-80GB".
+[[nodiscard]] std::optional<GpuSpec> find_gpu(const std::string& name);
+[[nodiscard]] std::vector<std::string> gpu_catalog_names();
+
+}  // namespace moesim

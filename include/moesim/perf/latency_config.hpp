@@ -1,0 +1,28 @@
+#pragma once
+// The `latency:` section of a scenario.
+#include <optional>
+#include <string>
+
+namespace moesim {
+
+enum class LatencyModelKind { kRoofline, kProfile };  // "roofline", "profile"
+
+struct LatencyConfig {
+  LatencyModelKind kind = LatencyModelKind::kRoofline;
+  // Calibrated GPU profile YAML (efficiencies, overheads) written by `moesim calibrate`; empty = the
+  // profile shipped for the scenario's GPU, or documented defaults when none ships.
+  std::string gpu_profile_path;
+  // Profile tables (kProfile): measured times interpolated linearly; missing tables fall back to roofline.
+  std::string step_table_path;   // per-step table: prefill latency vs tokens, decode vs batch and context
+  std::string mlp_table_path;    // Vidur per-operator mlp.csv
+  std::string all_reduce_table_path;  // Vidur all_reduce.csv
+  std::string moe_table_path;    // MoE layer time vs tokens and distinct experts
+  // Engine overhead per step: fixed + per sequence, seconds. Unset = the engine profile's value.
+  std::optional<double> engine_overhead_fixed_s;
+  std::optional<double> engine_overhead_per_seq_s;
+  // Efficiency overrides (fraction of peak), unset = calibrated values.
+  std::optional<double> compute_efficiency;
+  std::optional<double> memory_efficiency;
+};
+
+}  // namespace moesim
