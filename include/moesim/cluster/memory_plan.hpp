@@ -1,6 +1,7 @@
 #pragma once
 // How a replica's GPU memory is split: weights, activation reserve, KV cache. A small pure function,
 // following vLLM's determine_num_available_blocks (specs: vllm-scheduler.md section 1).
+// Equations and constants: docs/model-and-memory.md.
 #include <cstdint>
 #include <string>
 
@@ -23,8 +24,27 @@ struct MemoryPlan {
   std::int64_t num_cpu_blocks = 0;        // swap space / block bytes
   bool fits = false;
   std::string problem;                    // when !fits: the numbers, e.g. "weights need 46.7 GiB per GPU ..."
+
+  // --- Added by the cluster module: the intermediate quantities, for reports and tests. ---
+  int layers_per_gpu = 0;                 // layers of the largest pipeline stage: ceil(l / PP)
+  int kv_heads_per_gpu = 0;               // max(1, kv_heads / TP) (replicated when TP > kv_heads)
+  int profile_batched_tokens = 0;         // tokens of the profiling batch used for the reserve estimate
+  int max_model_len = 0;                  // as resolved (serving.max_model_len or max_position_embeddings)
 };
 
 [[nodiscard]] MemoryPlan plan_memory(const ModelArchitecture& arch, const GpuSpec& gpu, const ServingConfig& serving);
+
+// The pieces of plan_memory, exposed for reports and tests. All per GPU, in bytes.
+// Weights of the heaviest GPU of a replica (the largest pipeline stage).
+[[nodiscard]] double weight_bytes_per_gpu(const ModelArchitecture& arch, const ServingConfig& serving);
+// Estimate of the torch peak of vLLM's profiling run (docs/model-and-memory.md, "Activation reserve").
+[[nodiscard]] double estimate_activation_reserve_bytes(const ModelArchitecture& arch, const ServingConfig& serving);
+// Documented constant for NCCL/cuBLAS memory outside torch's allocator (1 GPU vs several GPUs).
+[[nodiscard]] double default_non_torch_bytes(const ServingConfig& serving);
+// Profiling-batch size: serving.max_num_batched_tokens, or vLLM's default when it is 0.
+[[nodiscard]] int resolved_max_num_batched_tokens(const ModelArchitecture& arch, const ServingConfig& serving);
+
+// A few lines with every number of the plan in GiB, for logs and `describe`.
+[[nodiscard]] std::string describe_memory_plan(const MemoryPlan& plan);
 
 }  // namespace moesim

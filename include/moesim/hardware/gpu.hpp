@@ -17,7 +17,16 @@ struct GpuSpec {
 };
 
 // Built-in catalogue names: "A100-SXM-40GB", "A100-SXM-80GB", "A100-PCIE-80GB", "H100-SXM-80GB".
+// The lookup ignores case ("a100-sxm-40gb" finds "A100-SXM-40GB").
 [[nodiscard]] std::optional<GpuSpec> find_gpu(const std::string& name);
 [[nodiscard]] std::vector<std::string> gpu_catalog_names();
+
+// Problems with a (custom) GPU spec as (field, message) pairs; empty when every number is positive
+// and finite. The config loader turns each into a ConfigIssue with file/line/column.
+struct GpuSpecProblem {
+  std::string field;    // "memory_bytes", "hbm_bandwidth_bytes_per_s", ...
+  std::string message;
+};
+[[nodiscard]] std::vector<GpuSpecProblem> gpu_spec_problems(const GpuSpec& gpu);
 
 }  // namespace moesim

@@ -2,9 +2,12 @@
 // Trace readers and synthetic generators -> a Workload (requests sorted by arrival).
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "moesim/common/errors.hpp"
 #include "moesim/workload/request.hpp"
 #include "moesim/workload/workload_config.hpp"
 
@@ -37,7 +40,23 @@ struct WorkloadBuildReport {
   double mean_output_tokens = 0;
 };
 
-// Builds the request list. Deterministic for a given config (seed included), independent of threads.
+// Every problem with a WorkloadConfig's values, each with yaml_path "workload.<field>" (e.g.
+// "workload.arrivals.rate_per_s") and file "<workload>", line 0: the config module, which knows where
+// the key is in the YAML file, replaces file/line/column. Empty when the config is usable. Does not
+// open files; problems found in the trace itself are InputErrors from build_workload().
+std::vector<ConfigIssue> validate_workload_config(const WorkloadConfig& config);
+
+// "2023-11-16 18:15:46.6805900" (Azure LLM trace; 'T' also accepted between date and time; 0 to 9
+// fractional digits) -> nanoseconds since 1970-01-01 00:00:00 (the trace's clock; no time zone).
+// nullopt when the text is not such a timestamp or a field is out of range (month 13, 25:00, ...).
+std::optional<std::int64_t> parse_timestamp_ns(std::string_view text);
+
+// Spellings used in error messages and docs ("auto", "vidur_csv", "azure_csv", "jsonl").
+std::string trace_format_name(TraceFormat format);
+
+// Builds the request list. Throws ConfigError for invalid config values (all of them at once,
+// see validate_workload_config), InputError for trace problems. Deterministic for a given config
+// (seed included), independent of threads. The rules are written out in docs/workload.md.
 Workload build_workload(const WorkloadConfig& config, WorkloadBuildReport* report = nullptr);
 
 }  // namespace moesim

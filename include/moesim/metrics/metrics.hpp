@@ -1,0 +1,141 @@
+#pragma once
+// Metrics: what the simulation announces, recorded and summarised. Every metric is defined once, in
+// docs/metrics.md; the names here are the names there and in the HDF5 file.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "moesim/perf/latency_model.hpp"
+#include "moesim/scheduler/request_state.hpp"
+#include "moesim/sim/simulation.hpp"
+
+namespace moesim {
+
+// mean and order statistics of a sample (linear interpolation between closest ranks, numpy's default).
+struct Distribution {
+  std::int64_t count = 0;
+  double mean = 0;
+  double p50 = 0;
+  double p90 = 0;
+  double p99 = 0;
+  double max = 0;
+};
+[[nodiscard]] Distribution describe_distribution(std::vector<double> values);
+// Quantile q in [0, 1] of sorted values, linear interpolation (numpy "linear").
+[[nodiscard]] double quantile_sorted(std::span<const double> sorted, double q);
+
+struct RecorderOptions {
+  bool per_iteration = true;
+  std::int64_t iteration_sample_every = 1;
+  bool time_series = true;
+  SimTimeNs time_series_interval_ns = kNsPerS;
+  std::int32_t num_replicas = 1;
+  std::int32_t max_batch_size = 256;        // histogram bound for exact batch-size percentiles
+  const StepLatencyModel* latency = nullptr;  // for the per-operator time breakdown (may be null)
+};
+
+// Columns of the per-iteration table (one row per recorded step).
+struct IterationColumns {
+  std::vector<std::int32_t> replica;
+  std::vector<std::int64_t> step_index;
+  std::vector<double> start_s;
+  std::vector<double> duration_s;
+  std::vector<std::int32_t> num_prefill_seqs;
+  std::vector<std::int64_t> prefill_tokens;
+  std::vector<std::int32_t> num_decode_seqs;
+  std::vector<std::int64_t> decode_context_tokens;
+  std::vector<std::int64_t> kv_blocks_used;
+  std::vector<std::int64_t> kv_blocks_total;
+  std::vector<std::int64_t> waiting;
+  std::vector<std::int64_t> running;
+  std::vector<std::int32_t> preempted;
+};
+
+// Columns of the time series: the whole deployment (all replicas) sampled on a fixed grid; a sample at
+// time t shows the state after the last step that ended at or before t.
+struct TimeSeriesColumns {
+  std::vector<double> time_s;
+  std::vector<std::int64_t> running;
+  std::vector<std::int64_t> waiting;
+  std::vector<std::int64_t> kv_blocks_used;
+  std::vector<double> kv_utilization;
+};
+
+class MetricsRecorder final : public SimulationObserver {
+ public:
+  explicit MetricsRecorder(const RecorderOptions& options);
+  void on_step(const StepRecord& record) override;
+  // Emits the time-series samples up to and including `end_ns` (call once after the run).
+  void finish(SimTimeNs end_ns);
+
+  [[nodiscard]] const IterationColumns& iterations() const { return iterations_; }
+  [[nodiscard]] const TimeSeriesColumns& time_series() const { return time_series_; }
+  [[nodiscard]] const OperatorBreakdown& operator_time_s() const { return operator_time_s_; }
+  [[nodiscard]] std::int64_t steps() const { return steps_; }
+  [[nodiscard]] std::int64_t prefill_steps() const { return prefill_steps_; }
+  [[nodiscard]] std::int64_t decode_only_steps() const { return decode_only_steps_; }
+  [[nodiscard]] std::int64_t mixed_steps() const { return mixed_steps_; }
+  [[nodiscard]] double busy_time_s() const { return busy_time_s_; }
+  [[nodiscard]] double seq_time_product_s() const { return seq_time_product_s_; }
+  [[nodiscard]] double kv_time_product_s() const { return kv_time_product_s_; }
+  [[nodiscard]] double kv_utilization_peak() const { return kv_utilization_peak_; }
+  [[nodiscard]] const std::vector<std::int64_t>& batch_size_histogram() const { return batch_histogram_; }
+  [[nodiscard]] const std::vector<std::int64_t>& decode_batch_size_histogram() const { return decode_histogram_; }
+
+ private:
+  void emit_time_series_until(SimTimeNs t);
+
+  RecorderOptions options_;
+  IterationColumns iterations_;
+  TimeSeriesColumns time_series_;
+  OperatorBreakdown operator_time_s_{};
+  OperatorBreakdown scratch_breakdown_{};
+  std::vector<std::int64_t> batch_histogram_;   // steps by number of sequences
+  std::vector<std::int64_t> decode_histogram_;  // steps by number of decode sequences (steps with >= 1)
+  std::int64_t steps_ = 0;
+  std::int64_t prefill_steps_ = 0;
+  std::int64_t decode_only_steps_ = 0;
+  std::int64_t mixed_steps_ = 0;
+  double busy_time_s_ = 0;
+  double seq_time_product_s_ = 0;  // sum of (sequences x step duration)
+  double kv_time_product_s_ = 0;   // sum of (KV utilisation x step duration)
+  double kv_utilization_peak_ = 0;
+  // Current deployment state for the time series.
+  std::vector<std::int64_t> replica_running_, replica_waiting_, replica_used_, replica_total_;
+  std::int64_t total_running_ = 0, total_waiting_ = 0, total_used_ = 0, total_blocks_ = 0;
+  SimTimeNs next_sample_ns_ = 0;
+};
+
+struct RunSummary {
+  std::int64_t num_requests = 0;
+  std::int64_t finished = 0;
+  std::int64_t rejected = 0;
+  std::int64_t aborted = 0;
+  std::int64_t preemptions = 0;
+  std::int64_t preempted_requests = 0;
+  std::int64_t steps = 0;
+  std::int64_t prefill_steps = 0, decode_only_steps = 0, mixed_steps = 0;
+  double makespan_s = 0;
+  double throughput_requests_per_s = 0;
+  double input_tokens_per_s = 0;
+  double output_tokens_per_s = 0;
+  double total_tokens_per_s = 0;
+  std::int64_t input_tokens = 0;   // prompts of finished requests
+  std::int64_t output_tokens = 0;  // outputs of finished requests
+  std::int64_t computed_tokens = 0;  // prefill + decode tokens computed, recomputation included
+  double batch_size_mean = 0, batch_size_p50 = 0, batch_size_p99 = 0, batch_size_time_weighted = 0;
+  double decode_batch_size_mean = 0, decode_batch_size_p50 = 0, decode_batch_size_p99 = 0;
+  double kv_utilization_mean = 0, kv_utilization_peak = 0;
+  Distribution ttft_s, tpot_s, e2e_s, queueing_s;
+  double gpus = 0;
+  double cost_per_gpu_hour_usd = 0;
+  double cost_usd = 0;
+  double cost_per_million_output_tokens_usd = 0;
+  bool interrupted = false;
+};
+
+[[nodiscard]] RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& recorder, double gpus,
+                                   double cost_per_gpu_hour_usd);
+
+}  // namespace moesim

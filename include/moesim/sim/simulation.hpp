@@ -1,0 +1,69 @@
+#pragma once
+// One simulation: a workload replayed through data-parallel replicas, each a vLLM scheduler with its own
+// paged KV cache, each step timed by a latency model. No globals: everything lives in the Simulation
+// object, so many can run side by side (sweeps).
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "moesim/common/units.hpp"
+#include "moesim/perf/latency_model.hpp"
+#include "moesim/scheduler/replica_scheduler.hpp"
+#include "moesim/scheduler/request_state.hpp"
+#include "moesim/scheduler/serving_config.hpp"
+#include "moesim/workload/request.hpp"
+
+namespace moesim {
+
+// What an observer sees after each step (metrics subscribe; they never decide anything).
+struct StepRecord {
+  std::int32_t replica = 0;
+  std::int64_t step_index = 0;  // per replica
+  SimTimeNs start_ns = 0;
+  SimTimeNs duration_ns = 0;
+  const StepPlan* plan = nullptr;
+  std::int64_t used_blocks = 0;   // after the step completed
+  std::int64_t total_blocks = 0;
+  std::int64_t waiting = 0;       // queue lengths after the step
+  std::int64_t running = 0;
+  std::int64_t swapped = 0;
+  std::int32_t finished = 0;      // requests that finished at the end of this step
+  std::int32_t sampled_tokens = 0;  // output tokens produced by this step
+};
+
+class SimulationObserver {
+ public:
+  virtual ~SimulationObserver() = default;
+  virtual void on_step(const StepRecord& record) = 0;
+};
+
+struct SimulationSetup {
+  ServingConfig serving;
+  std::int64_t num_gpu_blocks = 0;  // per replica
+  std::int64_t num_cpu_blocks = 0;  // per replica (swap space)
+  const StepLatencyModel* latency = nullptr;
+  const Workload* workload = nullptr;
+};
+
+struct SimulationOutcome {
+  std::vector<RequestState> requests;  // index = request id
+  SimTimeNs end_ns = 0;                // time the last step ended
+  std::int64_t steps = 0;              // over all replicas
+  std::int64_t preemptions = 0;
+  std::int64_t sampled_tokens = 0;
+  std::int64_t computed_tokens = 0;    // prefill + decode tokens over all steps (recomputation included)
+  bool interrupted = false;            // stopped early by the stop flag: results cover finished work only
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const SimulationSetup& setup);
+  // Runs to completion (or until *stop becomes true, checked between steps). Checks the end-of-run
+  // invariants (InternalError on violation). `observer` may be null.
+  SimulationOutcome run(SimulationObserver* observer, const std::atomic<bool>* stop = nullptr);
+
+ private:
+  SimulationSetup setup_;
+};
+
+}  // namespace moesim

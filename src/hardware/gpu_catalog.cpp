@@ -1,0 +1,153 @@
+// The built-in GPU catalogue. Every number has its source next to it.
+//
+// Memory: `memory_bytes` is what the CUDA driver reports as total memory (cudaMemGetInfo total,
+// torch.cuda.get_device_properties().total_memory), because that is what vLLM multiplies by
+// gpu_memory_utilization (`total_gpu_memory` in vllm/worker/worker.py @v0.6.3). It is smaller than
+// the marketing number ("40GB" = 40 GiB of HBM2) and smaller than nvidia-smi's total, because the
+// driver keeps a few hundred MiB for itself. The exact value moves by ~0.1-0.2 GiB with the driver
+// version; we take one published reading per GPU and say which.
+//
+// Bandwidths are in 10^9 bytes/s (vendors' GB/s), one direction, per GPU.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "moesim/common/units.hpp"
+#include "moesim/hardware/gpu.hpp"
+
+namespace moesim {
+namespace {
+
+constexpr double kTera = 1e12;
+
+// A100 SXM4 40GB.
+GpuSpec a100_sxm_40gb() {
+  GpuSpec gpu;
+  gpu.name = "A100-SXM-40GB";
+  // deviceQuery on an "NVIDIA A100-SXM4-40GB", driver 12.2: "Total amount of global memory:
+  // 40339 MBytes (42298834944 bytes)" = 39.39 GiB (github.com/bottlerocket-os/bottlerocket PR #3873).
+  // nvidia-smi shows 40960 MiB (github.com/modal-labs/modal-client PR #2797); PyTorch OOM messages
+  // show 39.39-39.59 GiB depending on the driver. The spec sheet's "40GB" is 40 GiB nominal.
+  gpu.memory_bytes = 42'298'834'944.0;
+  // NVIDIA A100 datasheet (nvidia-a100-datasheet-us-nvidia-1758950-r4): 1,555 GB/s HBM2;
+  // also /work/shared/data/llm-analysis/llm_analysis/gpu_configs/a100-sxm-40gb.json.
+  gpu.hbm_bandwidth_bytes_per_s = 1555.0 * kBytesPerGB;
+  // Datasheet: BF16/FP16 tensor core 312 TFLOPS dense (624 with structured sparsity); llm-analysis 312.
+  gpu.peak_dense_flops = 312.0 * kTera;
+  // Datasheet: NVLink 600 GB/s per GPU, both directions summed -> 300 GB/s one direction
+  // (llm-analysis intra_node_bandwidth_in_GB_per_sec = 300).
+  gpu.nvlink_bandwidth_bytes_per_s = 300.0 * kBytesPerGB;
+  // DGX A100 datasheet: 8x single-port ConnectX-6 HDR 200 Gb/s InfiniBand for compute, one per GPU
+  // -> 25 GB/s per GPU per direction. (llm-analysis' inter_node_bandwidth 200 GB/s is the node's
+  // total of those 8 links.)
+  gpu.internode_bandwidth_bytes_per_s = 25.0 * kBytesPerGB;
+  gpu.source =
+      "NVIDIA A100 datasheet; DGX A100 datasheet; memory from deviceQuery (bottlerocket PR #3873); "
+      "cli99/llm-analysis a100-sxm-40gb.json";
+  return gpu;
+}
+
+GpuSpec a100_sxm_80gb() {
+  GpuSpec gpu;
+  gpu.name = "A100-SXM-80GB";
+  // PyTorch OOM message on an A100 80GB: "79.25 GiB total capacity" (github.com/levihsu/OOTDiffusion
+  // issue #235; github.com/HiDream-ai/VAREdit issue #6); older drivers show 79.35 GiB
+  // (Instruction-Tuning-with-GPT-4/GPT-4-LLM issue #16). nvidia-smi: 81920 MiB. We take 79.25 GiB.
+  gpu.memory_bytes = 79.25 * kBytesPerGiB;
+  // A100 datasheet: 2,039 GB/s HBM2e (SXM 80GB); llm-analysis a100-sxm-80gb.json 2039.
+  gpu.hbm_bandwidth_bytes_per_s = 2039.0 * kBytesPerGB;
+  gpu.peak_dense_flops = 312.0 * kTera;                      // datasheet, dense BF16/FP16
+  gpu.nvlink_bandwidth_bytes_per_s = 300.0 * kBytesPerGB;    // 600 GB/s bidirectional (datasheet)
+  gpu.internode_bandwidth_bytes_per_s = 25.0 * kBytesPerGB;  // one HDR 200 Gb/s NIC per GPU (DGX A100)
+  gpu.source =
+      "NVIDIA A100 datasheet; DGX A100 datasheet; memory from PyTorch's reported total capacity; "
+      "cli99/llm-analysis a100-sxm-80gb.json";
+  return gpu;
+}
+
+GpuSpec a100_pcie_80gb() {
+  GpuSpec gpu;
+  gpu.name = "A100-PCIE-80GB";
+  // Same 80 GB HBM2e as the SXM part; we found no published driver reading for the PCIe card and
+  // assume the SXM value (79.25 GiB). ASSUMPTION: may be off by ~0.1 GiB.
+  gpu.memory_bytes = 79.25 * kBytesPerGiB;
+  // A100 datasheet: 1,935 GB/s (PCIe 80GB); llm-analysis a100-pcie-80gb.json 1935.
+  gpu.hbm_bandwidth_bytes_per_s = 1935.0 * kBytesPerGB;
+  gpu.peak_dense_flops = 312.0 * kTera;  // datasheet, dense BF16/FP16 (same tensor cores)
+  // Datasheet: "NVLink Bridge for 2 GPUs: 600 GB/s" (bidirectional) -> 300 GB/s one direction, but
+  // only to the bridged partner; other GPUs are reached over PCIe Gen4 (64 GB/s bidirectional).
+  // llm-analysis also uses 300. Topologies that are not pairwise must model the PCIe links.
+  gpu.nvlink_bandwidth_bytes_per_s = 300.0 * kBytesPerGB;
+  gpu.internode_bandwidth_bytes_per_s = 25.0 * kBytesPerGB;  // assume one 200 Gb/s HDR NIC per GPU
+  gpu.source =
+      "NVIDIA A100 datasheet (PCIe 80GB column); memory assumed equal to SXM 80GB; "
+      "cli99/llm-analysis a100-pcie-80gb.json";
+  return gpu;
+}
+
+GpuSpec h100_sxm_80gb() {
+  GpuSpec gpu;
+  gpu.name = "H100-SXM-80GB";
+  // vLLM's own profiling log on an H100-80G: "total_gpu_memory (79.22GiB)"
+  // (github.com/vllm-project/vllm PR #10511 and PR #12126). nvidia-smi: 81559 MiB (modal-client PR #2797).
+  gpu.memory_bytes = 79.22 * kBytesPerGiB;
+  // H100 datasheet (SXM): 3.35 TB/s HBM3; llm-analysis h100-sxm-80gb.json 3350.
+  gpu.hbm_bandwidth_bytes_per_s = 3350.0 * kBytesPerGB;
+  // H100 datasheet: BF16/FP16 tensor 1,979 TFLOPS *with sparsity* -> 989 TFLOPS dense; llm-analysis 989.
+  gpu.peak_dense_flops = 989.0 * kTera;
+  // H100 datasheet: NVLink 900 GB/s bidirectional -> 450 GB/s one direction; llm-analysis 450.
+  gpu.nvlink_bandwidth_bytes_per_s = 450.0 * kBytesPerGB;
+  // DGX H100 datasheet: 8x ConnectX-7 400 Gb/s NDR, one per GPU -> 50 GB/s per GPU per direction
+  // (llm-analysis' 400 GB/s is the node total).
+  gpu.internode_bandwidth_bytes_per_s = 50.0 * kBytesPerGB;
+  gpu.source =
+      "NVIDIA H100 datasheet; DGX H100 datasheet; memory from vLLM's profiling log (PR #10511); "
+      "cli99/llm-analysis h100-sxm-80gb.json";
+  return gpu;
+}
+
+std::vector<GpuSpec> catalogue() {
+  return {a100_sxm_40gb(), a100_sxm_80gb(), a100_pcie_80gb(), h100_sxm_80gb()};
+}
+
+std::string to_upper(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return text;
+}
+
+}  // namespace
+
+std::optional<GpuSpec> find_gpu(const std::string& name) {
+  const std::string wanted = to_upper(name);
+  for (auto& gpu : catalogue()) {
+    if (to_upper(gpu.name) == wanted) return gpu;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> gpu_catalog_names() {
+  std::vector<std::string> names;
+  for (const auto& gpu : catalogue()) names.push_back(gpu.name);
+  return names;
+}
+
+std::vector<GpuSpecProblem> gpu_spec_problems(const GpuSpec& gpu) {
+  std::vector<GpuSpecProblem> problems;
+  auto require_positive = [&problems](const char* field, double value) {
+    if (!(std::isfinite(value) && value > 0)) {
+      problems.push_back({field, "= " + std::to_string(value) + "; must be a positive finite number"});
+    }
+  };
+  if (gpu.name.empty()) problems.push_back({"name", "must not be empty"});
+  require_positive("memory_bytes", gpu.memory_bytes);
+  require_positive("hbm_bandwidth_bytes_per_s", gpu.hbm_bandwidth_bytes_per_s);
+  require_positive("peak_dense_flops", gpu.peak_dense_flops);
+  require_positive("nvlink_bandwidth_bytes_per_s", gpu.nvlink_bandwidth_bytes_per_s);
+  require_positive("internode_bandwidth_bytes_per_s", gpu.internode_bandwidth_bytes_per_s);
+  return problems;
+}
+
+}  // namespace moesim

@@ -1,0 +1,168 @@
+#include "moesim/io/hdf5_writer.hpp"
+
+#include <H5Cpp.h>
+
+#include <stdexcept>
+
+namespace moesim::h5 {
+
+struct Group::Impl {
+  H5::Group group;
+};
+
+namespace {
+
+// HDF5 reports errors by exception; we convert them to std::runtime_error with context.
+[[noreturn]] void rethrow(const std::string& what, const H5::Exception& e) {
+  throw std::runtime_error("HDF5 error while " + what + ": " + e.getDetailMsg());
+}
+
+void set_string_attribute(H5::H5Object& object, const std::string& name, const std::string& value) {
+  H5::StrType type(H5::PredType::C_S1, value.empty() ? 1 : value.size());
+  type.setCset(H5T_CSET_UTF8);
+  H5::DataSpace scalar(H5S_SCALAR);
+  H5::Attribute attribute = object.createAttribute(name, type, scalar);
+  attribute.write(type, value.empty() ? std::string(" ").substr(0, 0) : value);
+}
+
+template <typename T>
+void write_column(H5::Group& group, const std::string& name, std::span<const T> values, const H5::PredType& file_type,
+                  const H5::PredType& memory_type, const std::string& units, const std::string& description) {
+  try {
+    const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
+    H5::DataSpace space(1, dims);
+    H5::DataSet dataset = group.createDataSet(name, file_type, space);
+    if (!values.empty()) dataset.write(values.data(), memory_type);
+    set_string_attribute(dataset, "units", units);
+    if (!description.empty()) set_string_attribute(dataset, "description", description);
+  } catch (const H5::Exception& e) {
+    rethrow("writing dataset '" + name + "'", e);
+  }
+}
+
+}  // namespace
+
+Group::Group(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Group Group::create_group(const std::string& name) {
+  try {
+    return Group(std::make_shared<Impl>(Impl{impl_->group.createGroup(name)}));
+  } catch (const H5::Exception& e) {
+    rethrow("creating group '" + name + "'", e);
+  }
+}
+
+void Group::write(const std::string& name, std::span<const double> values, const std::string& units,
+                  const std::string& description) {
+  write_column(impl_->group, name, values, H5::PredType::IEEE_F64LE, H5::PredType::NATIVE_DOUBLE, units, description);
+}
+
+void Group::write(const std::string& name, std::span<const std::int64_t> values, const std::string& units,
+                  const std::string& description) {
+  write_column(impl_->group, name, values, H5::PredType::STD_I64LE, H5::PredType::NATIVE_INT64, units, description);
+}
+
+void Group::write(const std::string& name, std::span<const std::int32_t> values, const std::string& units,
+                  const std::string& description) {
+  write_column(impl_->group, name, values, H5::PredType::STD_I32LE, H5::PredType::NATIVE_INT32, units, description);
+}
+
+void Group::write_strings(const std::string& name, const std::vector<std::string>& values,
+                          const std::string& description) {
+  try {
+    H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    type.setCset(H5T_CSET_UTF8);
+    const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
+    H5::DataSpace space(1, dims);
+    H5::DataSet dataset = impl_->group.createDataSet(name, type, space);
+    std::vector<const char*> pointers;
+    pointers.reserve(values.size());
+    for (const auto& value : values) pointers.push_back(value.c_str());
+    if (!values.empty()) dataset.write(pointers.data(), type);
+    set_string_attribute(dataset, "units", "");
+    if (!description.empty()) set_string_attribute(dataset, "description", description);
+  } catch (const H5::Exception& e) {
+    rethrow("writing dataset '" + name + "'", e);
+  }
+}
+
+void Group::write_matrix(const std::string& name, std::span<const double> values, std::size_t rows, std::size_t cols,
+                         const std::string& units, const std::string& description) {
+  if (values.size() != rows * cols) throw std::invalid_argument("write_matrix: size does not match rows x cols");
+  try {
+    const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+    H5::DataSpace space(2, dims);
+    H5::DataSet dataset = impl_->group.createDataSet(name, H5::PredType::IEEE_F64LE, space);
+    if (!values.empty()) dataset.write(values.data(), H5::PredType::NATIVE_DOUBLE);
+    set_string_attribute(dataset, "units", units);
+    if (!description.empty()) set_string_attribute(dataset, "description", description);
+  } catch (const H5::Exception& e) {
+    rethrow("writing dataset '" + name + "'", e);
+  }
+}
+
+void Group::set_attribute(const std::string& name, const std::string& value) {
+  try {
+    set_string_attribute(impl_->group, name, value);
+  } catch (const H5::Exception& e) {
+    rethrow("writing attribute '" + name + "'", e);
+  }
+}
+
+void Group::set_attribute(const std::string& name, double value) {
+  try {
+    H5::DataSpace scalar(H5S_SCALAR);
+    impl_->group.createAttribute(name, H5::PredType::IEEE_F64LE, scalar).write(H5::PredType::NATIVE_DOUBLE, &value);
+  } catch (const H5::Exception& e) {
+    rethrow("writing attribute '" + name + "'", e);
+  }
+}
+
+void Group::set_attribute(const std::string& name, std::int64_t value) {
+  try {
+    H5::DataSpace scalar(H5S_SCALAR);
+    impl_->group.createAttribute(name, H5::PredType::STD_I64LE, scalar).write(H5::PredType::NATIVE_INT64, &value);
+  } catch (const H5::Exception& e) {
+    rethrow("writing attribute '" + name + "'", e);
+  }
+}
+
+struct File::Impl {
+  H5::H5File file;
+};
+
+File::File(const std::filesystem::path& path) {
+  H5::Exception::dontPrint();
+  try {
+    impl_ = std::make_unique<Impl>(Impl{H5::H5File(path.string(), H5F_ACC_TRUNC)});
+  } catch (const H5::Exception& e) {
+    rethrow("creating '" + path.string() + "'", e);
+  }
+}
+
+File::~File() {
+  try {
+    if (impl_) impl_->file.close();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): destructors must not throw; close() reports errors
+  }
+}
+
+Group File::root() {
+  try {
+    return Group(std::make_shared<Group::Impl>(Group::Impl{impl_->file.openGroup("/")}));
+  } catch (const H5::Exception& e) {
+    rethrow("opening the root group", e);
+  }
+}
+
+void File::close() {
+  try {
+    impl_->file.flush(H5F_SCOPE_GLOBAL);
+    impl_->file.close();
+  } catch (const H5::Exception& e) {
+    rethrow("closing the file (disk full?)", e);
+  }
+  impl_.reset();
+}
+
+}  // namespace moesim::h5

@@ -1,0 +1,230 @@
+#include "moesim/metrics/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "moesim/common/errors.hpp"
+
+namespace moesim {
+
+double quantile_sorted(std::span<const double> sorted, double q) {
+  if (sorted.empty()) return 0.0;
+  const double position = q * static_cast<double>(sorted.size() - 1);
+  const auto lower = static_cast<std::size_t>(std::floor(position));
+  const std::size_t upper = std::min(lower + 1, sorted.size() - 1);
+  const double fraction = position - static_cast<double>(lower);
+  return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction;
+}
+
+Distribution describe_distribution(std::vector<double> values) {
+  Distribution d;
+  if (values.empty()) return d;
+  std::sort(values.begin(), values.end());
+  d.count = static_cast<std::int64_t>(values.size());
+  d.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
+  d.p50 = quantile_sorted(values, 0.50);
+  d.p90 = quantile_sorted(values, 0.90);
+  d.p99 = quantile_sorted(values, 0.99);
+  d.max = values.back();
+  return d;
+}
+
+namespace {
+
+// Quantile of a histogram (value = bin index), with the same linear interpolation as quantile_sorted.
+double histogram_quantile(const std::vector<std::int64_t>& histogram, double q) {
+  const std::int64_t total = std::accumulate(histogram.begin(), histogram.end(), std::int64_t{0});
+  if (total == 0) return 0.0;
+  const double position = q * static_cast<double>(total - 1);
+  const auto lower_rank = static_cast<std::int64_t>(std::floor(position));
+  const double fraction = position - static_cast<double>(lower_rank);
+  auto value_at_rank = [&](std::int64_t rank) {
+    std::int64_t seen = 0;
+    for (std::size_t value = 0; value < histogram.size(); ++value) {
+      seen += histogram[value];
+      if (seen > rank) return static_cast<double>(value);
+    }
+    return static_cast<double>(histogram.size() - 1);
+  };
+  const double lower = value_at_rank(lower_rank);
+  const double upper = value_at_rank(std::min(lower_rank + 1, total - 1));
+  return lower + (upper - lower) * fraction;
+}
+
+double histogram_mean(const std::vector<std::int64_t>& histogram) {
+  double weighted = 0;
+  std::int64_t total = 0;
+  for (std::size_t value = 0; value < histogram.size(); ++value) {
+    weighted += static_cast<double>(value) * static_cast<double>(histogram[value]);
+    total += histogram[value];
+  }
+  return total == 0 ? 0.0 : weighted / static_cast<double>(total);
+}
+
+}  // namespace
+
+MetricsRecorder::MetricsRecorder(const RecorderOptions& options)
+    : options_(options),
+      batch_histogram_(static_cast<std::size_t>(options.max_batch_size) + 1, 0),
+      decode_histogram_(static_cast<std::size_t>(options.max_batch_size) + 1, 0),
+      replica_running_(static_cast<std::size_t>(options.num_replicas), 0),
+      replica_waiting_(static_cast<std::size_t>(options.num_replicas), 0),
+      replica_used_(static_cast<std::size_t>(options.num_replicas), 0),
+      replica_total_(static_cast<std::size_t>(options.num_replicas), 0) {
+  check_invariant(options.iteration_sample_every >= 1, "iteration sampling interval >= 1");
+  check_invariant(options.time_series_interval_ns > 0, "time series interval > 0");
+}
+
+void MetricsRecorder::emit_time_series_until(SimTimeNs t) {
+  while (next_sample_ns_ < t) {
+    time_series_.time_s.push_back(ns_to_seconds(next_sample_ns_));
+    time_series_.running.push_back(total_running_);
+    time_series_.waiting.push_back(total_waiting_);
+    time_series_.kv_blocks_used.push_back(total_used_);
+    time_series_.kv_utilization.push_back(
+        total_blocks_ > 0 ? static_cast<double>(total_used_) / static_cast<double>(total_blocks_) : 0.0);
+    next_sample_ns_ += options_.time_series_interval_ns;
+  }
+}
+
+void MetricsRecorder::on_step(const StepRecord& record) {
+  const StepPlan& plan = *record.plan;
+  const StepShape& shape = plan.shape;
+  const double duration_s = ns_to_seconds(record.duration_ns);
+  const std::int32_t seqs = shape.num_seqs();
+  const auto bin = static_cast<std::size_t>(std::min(seqs, options_.max_batch_size));
+  batch_histogram_[bin] += 1;
+  if (shape.num_decode_seqs > 0) {
+    decode_histogram_[static_cast<std::size_t>(std::min(shape.num_decode_seqs, options_.max_batch_size))] += 1;
+  }
+  if (shape.num_prefill_seqs > 0 && shape.num_decode_seqs > 0) {
+    ++mixed_steps_;
+  } else if (shape.num_prefill_seqs > 0) {
+    ++prefill_steps_;
+  } else {
+    ++decode_only_steps_;
+  }
+  busy_time_s_ += duration_s;
+  seq_time_product_s_ += static_cast<double>(seqs) * duration_s;
+  // KV utilisation during the step: the blocks held when it ends (the step's own allocations included).
+  const double kv_utilization =
+      record.total_blocks > 0 ? static_cast<double>(record.used_blocks) / static_cast<double>(record.total_blocks)
+                              : 0.0;
+  kv_time_product_s_ += kv_utilization * duration_s;
+  kv_utilization_peak_ = std::max(kv_utilization_peak_, kv_utilization);
+
+  if (options_.per_iteration && steps_ % options_.iteration_sample_every == 0) {
+    iterations_.replica.push_back(record.replica);
+    iterations_.step_index.push_back(record.step_index);
+    iterations_.start_s.push_back(ns_to_seconds(record.start_ns));
+    iterations_.duration_s.push_back(duration_s);
+    iterations_.num_prefill_seqs.push_back(shape.num_prefill_seqs);
+    iterations_.prefill_tokens.push_back(shape.prefill_tokens);
+    iterations_.num_decode_seqs.push_back(shape.num_decode_seqs);
+    iterations_.decode_context_tokens.push_back(shape.decode_context_tokens);
+    iterations_.kv_blocks_used.push_back(record.used_blocks);
+    iterations_.kv_blocks_total.push_back(record.total_blocks);
+    iterations_.waiting.push_back(record.waiting);
+    iterations_.running.push_back(record.running);
+    iterations_.preempted.push_back(plan.preempted);
+    if (options_.latency != nullptr) {
+      options_.latency->step_breakdown(shape, scratch_breakdown_);
+      for (std::size_t i = 0; i < kOperatorCount; ++i) operator_time_s_[i] += scratch_breakdown_[i];
+    }
+  }
+  ++steps_;
+
+  if (options_.time_series) {
+    // Grid samples strictly before this step's end show the state before it; update afterwards.
+    emit_time_series_until(record.start_ns + record.duration_ns);
+    const auto r = static_cast<std::size_t>(record.replica);
+    total_running_ += record.running - replica_running_[r];
+    total_waiting_ += record.waiting - replica_waiting_[r];
+    total_used_ += record.used_blocks - replica_used_[r];
+    total_blocks_ += record.total_blocks - replica_total_[r];
+    replica_running_[r] = record.running;
+    replica_waiting_[r] = record.waiting;
+    replica_used_[r] = record.used_blocks;
+    replica_total_[r] = record.total_blocks;
+  }
+}
+
+void MetricsRecorder::finish(SimTimeNs end_ns) {
+  if (options_.time_series) emit_time_series_until(end_ns + 1);
+}
+
+RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& recorder, double gpus,
+                     double cost_per_gpu_hour_usd) {
+  RunSummary s;
+  s.num_requests = static_cast<std::int64_t>(outcome.requests.size());
+  s.preemptions = outcome.preemptions;
+  s.steps = outcome.steps;
+  s.prefill_steps = recorder.prefill_steps();
+  s.decode_only_steps = recorder.decode_only_steps();
+  s.mixed_steps = recorder.mixed_steps();
+  s.computed_tokens = outcome.computed_tokens;
+  s.interrupted = outcome.interrupted;
+  SimTimeNs first_arrival = outcome.requests.empty() ? 0 : outcome.requests.front().arrival_ns;
+  std::vector<double> ttft, tpot, e2e, queueing;
+  ttft.reserve(outcome.requests.size());
+  tpot.reserve(outcome.requests.size());
+  e2e.reserve(outcome.requests.size());
+  queueing.reserve(outcome.requests.size());
+  for (const RequestState& r : outcome.requests) {
+    first_arrival = std::min(first_arrival, r.arrival_ns);
+    if (r.preemptions > 0) ++s.preempted_requests;
+    switch (r.status) {
+      case RequestStatus::kFinished:
+        ++s.finished;
+        s.input_tokens += r.prompt_tokens;
+        s.output_tokens += r.generated;
+        ttft.push_back(ns_to_seconds(r.first_token_ns - r.arrival_ns));
+        e2e.push_back(ns_to_seconds(r.completion_ns - r.arrival_ns));
+        queueing.push_back(ns_to_seconds(r.first_scheduled_ns - r.arrival_ns));
+        if (r.generated > 1) {
+          tpot.push_back(ns_to_seconds(r.completion_ns - r.first_token_ns) / static_cast<double>(r.generated - 1));
+        }
+        break;
+      case RequestStatus::kRejected:
+        ++s.rejected;
+        break;
+      case RequestStatus::kAborted:
+        ++s.aborted;
+        break;
+      default:
+        break;
+    }
+  }
+  s.makespan_s = ns_to_seconds(outcome.end_ns - first_arrival);
+  if (s.makespan_s > 0) {
+    s.throughput_requests_per_s = static_cast<double>(s.finished) / s.makespan_s;
+    s.input_tokens_per_s = static_cast<double>(s.input_tokens) / s.makespan_s;
+    s.output_tokens_per_s = static_cast<double>(s.output_tokens) / s.makespan_s;
+    s.total_tokens_per_s = s.input_tokens_per_s + s.output_tokens_per_s;
+  }
+  s.ttft_s = describe_distribution(std::move(ttft));
+  s.tpot_s = describe_distribution(std::move(tpot));
+  s.e2e_s = describe_distribution(std::move(e2e));
+  s.queueing_s = describe_distribution(std::move(queueing));
+  s.batch_size_mean = histogram_mean(recorder.batch_size_histogram());
+  s.batch_size_p50 = histogram_quantile(recorder.batch_size_histogram(), 0.50);
+  s.batch_size_p99 = histogram_quantile(recorder.batch_size_histogram(), 0.99);
+  s.decode_batch_size_mean = histogram_mean(recorder.decode_batch_size_histogram());
+  s.decode_batch_size_p50 = histogram_quantile(recorder.decode_batch_size_histogram(), 0.50);
+  s.decode_batch_size_p99 = histogram_quantile(recorder.decode_batch_size_histogram(), 0.99);
+  if (recorder.busy_time_s() > 0) {
+    s.batch_size_time_weighted = recorder.seq_time_product_s() / recorder.busy_time_s();
+    s.kv_utilization_mean = recorder.kv_time_product_s() / recorder.busy_time_s();
+  }
+  s.kv_utilization_peak = recorder.kv_utilization_peak();
+  s.gpus = gpus;
+  s.cost_per_gpu_hour_usd = cost_per_gpu_hour_usd;
+  s.cost_usd = gpus * cost_per_gpu_hour_usd * s.makespan_s / 3600.0;
+  if (s.output_tokens > 0) {
+    s.cost_per_million_output_tokens_usd = s.cost_usd / (static_cast<double>(s.output_tokens) / 1e6);
+  }
+  return s;
+}
+
+}  // namespace moesim

@@ -1,0 +1,163 @@
+#include "moesim/sim/simulation.hpp"
+
+#include "moesim/common/errors.hpp"
+#include "moesim/scheduler/router.hpp"
+#include "moesim/sim/event_queue.hpp"
+
+namespace moesim {
+
+Simulation::Simulation(const SimulationSetup& setup) : setup_(setup) {
+  check_invariant(setup_.latency != nullptr, "a simulation has a latency model");
+  check_invariant(setup_.workload != nullptr, "a simulation has a workload");
+}
+
+namespace {
+
+// Per-replica engine state besides the scheduler.
+struct ReplicaRuntime {
+  StepPlan plan;
+  bool busy = false;           // a step is in flight
+  bool start_pending = false;  // a kStepStart event is queued
+  SimTimeNs step_start_ns = 0;
+  std::int64_t steps = 0;
+};
+
+// The end-of-run invariants; violations are bugs, reported by name (they stay on in release builds).
+void check_end_of_run(const SimulationOutcome& outcome, const std::vector<ReplicaScheduler>& schedulers) {
+  std::int64_t sampled = 0;
+  std::int64_t minimum_computed = 0;
+  for (const RequestState& r : outcome.requests) {
+    sampled += r.generated;
+    if (outcome.interrupted) continue;
+    check_invariant(r.status == RequestStatus::kFinished || r.status == RequestStatus::kRejected ||
+                        r.status == RequestStatus::kAborted,
+                    "every request finished or was reported rejected/aborted");
+    if (r.status == RequestStatus::kFinished) {
+      check_invariant(r.blocks == 0, "a finished request holds no KV blocks");
+      check_invariant(r.first_token_ns >= r.first_scheduled_ns && r.first_scheduled_ns >= r.arrival_ns &&
+                          r.completion_ns >= r.first_token_ns,
+                      "no negative durations: arrival <= first scheduled <= first token <= completion");
+      minimum_computed += r.prompt_tokens + r.generated - 1;
+    }
+  }
+  check_invariant(sampled == outcome.sampled_tokens, "tokens conserved: tokens sampled in steps == tokens received");
+  check_invariant(outcome.computed_tokens >= minimum_computed,
+                  "tokens conserved: every finished request's prompt and outputs were computed");
+  for (const ReplicaScheduler& s : schedulers) {
+    s.check_block_conservation();
+    if (!outcome.interrupted) {
+      check_invariant(s.blocks().used_blocks() == 0, "KV blocks conserved: all blocks free at the end of the run");
+      check_invariant(s.num_outstanding() == 0, "no request left in a queue at the end of the run");
+    }
+  }
+}
+
+}  // namespace
+
+SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomic<bool>* stop) {
+  const Workload& workload = *setup_.workload;
+  const auto num_replicas = static_cast<std::size_t>(setup_.serving.data_parallel_size);
+  SimulationOutcome outcome;
+  outcome.requests.resize(workload.size());
+  for (std::size_t i = 0; i < workload.size(); ++i) {
+    RequestState& r = outcome.requests[i];
+    r.prompt_tokens = workload[i].prompt_tokens;
+    r.target_output_tokens = workload[i].output_tokens;
+    r.arrival_ns = workload[i].arrival_ns;
+  }
+  std::vector<ReplicaScheduler> schedulers;
+  schedulers.reserve(num_replicas);
+  for (std::size_t i = 0; i < num_replicas; ++i) {
+    schedulers.emplace_back(setup_.serving, setup_.num_gpu_blocks, setup_.num_cpu_blocks,
+                            std::span<RequestState>(outcome.requests));
+  }
+  std::vector<ReplicaRuntime> runtime(num_replicas);
+  for (auto& rt : runtime) rt.plan.work.reserve(static_cast<std::size_t>(setup_.serving.max_num_seqs) + 1);
+  Router router(setup_.serving.router, num_replicas);
+  EventQueue queue;
+  queue.reserve(2 * num_replicas + 2);
+  if (!workload.empty()) queue.push(workload[0].arrival_ns, EventPhase::kArrival, 0);
+
+  SimTimeNs now = 0;
+  const StepLatencyModel& latency = *setup_.latency;
+  while (!queue.empty()) {
+    const Event event = queue.pop();
+    check_invariant(event.time_ns >= now, "time never goes back");
+    now = event.time_ns;
+    const auto replica = static_cast<std::size_t>(event.target);
+    switch (event.phase) {
+      case EventPhase::kArrival: {
+        const auto id = static_cast<std::size_t>(event.target);
+        const std::size_t chosen = router.pick(schedulers);
+        outcome.requests[id].replica = static_cast<std::int32_t>(chosen);
+        schedulers[chosen].add_request(event.target);
+        ReplicaRuntime& rt = runtime[chosen];
+        if (!rt.busy && !rt.start_pending) {
+          rt.start_pending = true;
+          queue.push(now, EventPhase::kStepStart, static_cast<std::int32_t>(chosen));
+        }
+        if (id + 1 < workload.size()) {
+          queue.push(workload[id + 1].arrival_ns, EventPhase::kArrival, static_cast<std::int32_t>(id + 1));
+        }
+        break;
+      }
+      case EventPhase::kStepStart: {
+        ReplicaRuntime& rt = runtime[replica];
+        rt.start_pending = false;
+        if (rt.busy) break;
+        if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+          outcome.interrupted = true;
+          break;
+        }
+        ReplicaScheduler& scheduler = schedulers[replica];
+        // A step that only rejected or preempted requests runs nothing: schedule again at once.
+        while (scheduler.schedule(rt.plan, now)) {
+          outcome.preemptions += rt.plan.preempted;
+          if (rt.plan.work.empty()) continue;
+          const SimTimeNs duration = latency.step_time_ns(rt.plan.shape);
+          check_invariant(duration > 0, "no negative or zero step durations");
+          rt.busy = true;
+          rt.step_start_ns = now;
+          queue.push(now + duration, EventPhase::kStepEnd, static_cast<std::int32_t>(replica));
+          break;
+        }
+        break;
+      }
+      case EventPhase::kStepEnd: {
+        ReplicaRuntime& rt = runtime[replica];
+        ReplicaScheduler& scheduler = schedulers[replica];
+        const auto [finished, sampled] = scheduler.complete_step(rt.plan, now);
+        outcome.sampled_tokens += sampled;
+        outcome.computed_tokens += rt.plan.shape.total_tokens();
+        outcome.steps += 1;
+        outcome.end_ns = now;
+        if (observer != nullptr) {
+          StepRecord record;
+          record.replica = static_cast<std::int32_t>(replica);
+          record.step_index = rt.steps;
+          record.start_ns = rt.step_start_ns;
+          record.duration_ns = now - rt.step_start_ns;
+          record.plan = &rt.plan;
+          record.used_blocks = scheduler.blocks().used_blocks();
+          record.total_blocks = scheduler.blocks().total_blocks();
+          record.waiting = static_cast<std::int64_t>(scheduler.num_waiting());
+          record.running = static_cast<std::int64_t>(scheduler.num_running());
+          record.swapped = static_cast<std::int64_t>(scheduler.num_swapped());
+          record.finished = finished;
+          record.sampled_tokens = sampled;
+          observer->on_step(record);
+        }
+        rt.steps += 1;
+        rt.busy = false;
+        rt.start_pending = true;
+        queue.push(now, EventPhase::kStepStart, static_cast<std::int32_t>(replica));
+        break;
+      }
+    }
+    if (outcome.interrupted) break;
+  }
+  check_end_of_run(outcome, schedulers);
+  return outcome;
+}
+
+}  // namespace moesim

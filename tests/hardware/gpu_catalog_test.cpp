@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+
+#include "moesim/common/units.hpp"
+#include "moesim/hardware/gpu.hpp"
+
+namespace moesim {
+namespace {
+
+TEST(GpuCatalog, ListsTheFourBuiltInGpus) {
+  const auto names = gpu_catalog_names();
+  ASSERT_EQ(names.size(), 4U);
+  EXPECT_EQ(names[0], "A100-SXM-40GB");
+  EXPECT_EQ(names[1], "A100-SXM-80GB");
+  EXPECT_EQ(names[2], "A100-PCIE-80GB");
+  EXPECT_EQ(names[3], "H100-SXM-80GB");
+}
+
+TEST(GpuCatalog, FindGpuIgnoresCase) {
+  const auto gpu = find_gpu("a100-sxm-40gb");
+  ASSERT_TRUE(gpu.has_value());
+  EXPECT_EQ(gpu->name, "A100-SXM-40GB");
+  EXPECT_TRUE(find_gpu("H100-sxm-80GB").has_value());
+}
+
+TEST(GpuCatalog, UnknownNameIsNotFound) {
+  EXPECT_FALSE(find_gpu("A100").has_value());
+  EXPECT_FALSE(find_gpu("").has_value());
+}
+
+TEST(GpuCatalog, A100FortyGigabyteReportsDriverMemoryNotNominal) {
+  const auto gpu = find_gpu("A100-SXM-40GB").value();
+  // What the driver reports (39.39 GiB), a little less than the nominal 40 GiB.
+  EXPECT_NEAR(gpu.memory_bytes / kBytesPerGiB, 39.39, 0.01);
+  EXPECT_LT(gpu.memory_bytes, 40.0 * kBytesPerGiB);
+  EXPECT_DOUBLE_EQ(gpu.hbm_bandwidth_bytes_per_s, 1555e9);
+  EXPECT_DOUBLE_EQ(gpu.peak_dense_flops, 312e12);
+  EXPECT_DOUBLE_EQ(gpu.nvlink_bandwidth_bytes_per_s, 300e9);
+}
+
+TEST(GpuCatalog, H100IsFasterThanA100InEveryRate) {
+  const auto a100 = find_gpu("A100-SXM-80GB").value();
+  const auto h100 = find_gpu("H100-SXM-80GB").value();
+  EXPECT_GT(h100.hbm_bandwidth_bytes_per_s, a100.hbm_bandwidth_bytes_per_s);
+  EXPECT_GT(h100.peak_dense_flops, 3.0 * a100.peak_dense_flops);
+  EXPECT_GT(h100.nvlink_bandwidth_bytes_per_s, a100.nvlink_bandwidth_bytes_per_s);
+  EXPECT_GT(h100.internode_bandwidth_bytes_per_s, a100.internode_bandwidth_bytes_per_s);
+  EXPECT_DOUBLE_EQ(h100.peak_dense_flops, 989e12);
+}
+
+TEST(GpuCatalog, EveryBuiltInSpecIsValidAndCitesASource) {
+  for (const auto& name : gpu_catalog_names()) {
+    const auto gpu = find_gpu(name).value();
+    EXPECT_TRUE(gpu_spec_problems(gpu).empty()) << name;
+    EXPECT_FALSE(gpu.source.empty()) << name;
+    // Driver-reported memory lies between 78 and 80 GiB for the 80 GB parts, 39-40 GiB for the 40 GB.
+    const double gib = gpu.memory_bytes / kBytesPerGiB;
+    EXPECT_TRUE((gib > 39.0 && gib < 40.0) || (gib > 78.0 && gib < 80.0)) << name << " " << gib;
+  }
+}
+
+TEST(GpuSpecProblems, NamesEveryNonPositiveField) {
+  GpuSpec gpu;
+  gpu.name = "custom";
+  gpu.memory_bytes = 80e9;
+  gpu.hbm_bandwidth_bytes_per_s = -1;
+  gpu.peak_dense_flops = 0;
+  gpu.nvlink_bandwidth_bytes_per_s = 1e9;
+  gpu.internode_bandwidth_bytes_per_s = 1e9;
+  const auto problems = gpu_spec_problems(gpu);
+  ASSERT_EQ(problems.size(), 2U);
+  EXPECT_EQ(problems[0].field, "hbm_bandwidth_bytes_per_s");
+  EXPECT_EQ(problems[1].field, "peak_dense_flops");
+}
+
+}  // namespace
+}  // namespace moesim
