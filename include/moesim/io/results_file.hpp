@@ -1,0 +1,52 @@
+#pragma once
+// Writes a run's results to HDF5 in the layout of docs/hdf5-schema.md (schema version kResultsSchemaVersion):
+//   /            attrs: schema_version, moesim_version, scenario_name, complete (1 = run finished)
+//   /scenario    attr yaml: the resolved scenario; attr latency_model: what timed the steps
+//   /summary     one scalar dataset per summary metric, each with units and description
+//   /deployment  scalar datasets: GPUs, KV blocks, token capacity, memory plan numbers
+//   /analytic    the paper's analytic serving model for the same setup (when computed)
+//   /requests    one column per field, one row per request (output.per_request)
+//   /iterations  one column per field, one row per recorded step (output.per_iteration)
+//   /timeseries  deployment state on a fixed time grid (output.time_series)
+//   /operators   name + seconds: time per operator summed over recorded steps
+// The file is written to a temporary name and renamed when complete: never half-written.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "moesim/common/atomic_file.hpp"
+#include "moesim/metrics/metrics.hpp"
+#include "moesim/sim/simulation.hpp"
+
+namespace moesim {
+
+inline constexpr std::int64_t kResultsSchemaVersion = 1;
+
+struct ScalarEntry {
+  std::string name;
+  double value = 0;
+  std::string units;
+  std::string description;
+};
+
+struct ResultsContent {
+  std::string scenario_name;
+  std::string scenario_yaml;
+  std::string latency_description;
+  const SimulationOutcome* outcome = nullptr;
+  const MetricsRecorder* recorder = nullptr;
+  const RunSummary* summary = nullptr;
+  bool per_request = true;
+  bool per_iteration = true;
+  bool time_series = true;
+  std::vector<ScalarEntry> deployment;
+  std::vector<ScalarEntry> analytic;
+};
+
+// The summary as (name, value, units, description) rows, in a fixed order (shared by HDF5, text, JSON).
+[[nodiscard]] std::vector<ScalarEntry> summary_entries(const RunSummary& summary);
+
+void write_results_hdf5(const std::filesystem::path& path, const ResultsContent& content, OverwritePolicy policy);
+
+}  // namespace moesim

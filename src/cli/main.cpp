@@ -1,0 +1,66 @@
+// moesim: the thin executable. Picks a subcommand, runs it, maps errors to exit codes:
+// 0 success, 1 runtime failure, 2 bad usage/config/input, 130 interrupted (SIGINT/SIGTERM).
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "moesim/cli/commands.hpp"
+#include "moesim/common/errors.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(moesim: which Mixture-of-Experts design should you train, given your budget and your traffic?
+
+usage: moesim <command> [options]
+
+commands:
+  run [scenario.yaml] -o results.h5   replay a workload through vLLM's scheduler on a GPU cluster
+                                      (no scenario: the embedded default, an MoE on 8x A100-40GB)
+  describe [scenario.yaml]            parameters, memory plan, KV capacity, the paper's analytic model
+  fit runs.csv --law moe -o law.yaml  fit a scaling law to training runs (Huber on log loss, L-BFGS)
+  allocate --law law.yaml --budget C  loss-optimal and over-trained designs for a training budget
+  calibrate --gpu A100-SXM-80GB ...   fit the latency model to measured A100 timings
+
+'moesim <command> --help' shows the options of a command.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> all(argv + 1, argv + argc);
+  if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
+    std::cout << kUsage;
+    return all.empty() ? 2 : 0;
+  }
+  if (all[0] == "--version") {
+    std::cout << "moesim " << MOESIM_VERSION_STRING << "\n";
+    return 0;
+  }
+  const std::string command = all[0];
+  const std::vector<std::string> args(all.begin() + 1, all.end());
+  try {
+    if (command == "run") return moesim::cli::run_command(args, std::cout, std::cerr);
+    if (command == "describe") return moesim::cli::describe_command(args, std::cout, std::cerr);
+    if (command == "fit") return moesim::cli::fit_command(args, std::cout, std::cerr);
+    if (command == "allocate") return moesim::cli::allocate_command(args, std::cout, std::cerr);
+    if (command == "calibrate") return moesim::cli::calibrate_command(args, std::cout, std::cerr);
+    std::cerr << "moesim: unknown command '" << command << "'\n\n" << kUsage;
+    return 2;
+  } catch (const moesim::ConfigError& e) {
+    std::cerr << "moesim " << command << ": configuration error:\n" << e.what() << "\n";
+    return 2;
+  } catch (const moesim::InputError& e) {
+    std::cerr << "moesim " << command << ": input error: " << e.what() << "\n";
+    return 2;
+  } catch (const moesim::UsageError& e) {
+    std::cerr << "moesim " << command << ": " << e.what() << "\n";
+    return 2;
+  } catch (const moesim::InternalError& e) {
+    std::cerr << "moesim " << command << ": " << e.what() << " (this is a bug in moesim; please report it)\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "moesim " << command << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}

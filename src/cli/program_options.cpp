@@ -1,0 +1,19 @@
+#include "moesim/cli/program_options.hpp"
+
+#include "moesim/common/errors.hpp"
+
+namespace moesim::cli {
+
+void parse_options(const std::vector<std::string>& args, const boost::program_options::options_description& options,
+                   const boost::program_options::positional_options_description& positional,
+                   boost::program_options::variables_map& vm) {
+  namespace po = boost::program_options;
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()) + " (see --help)");
+  }
+}
+
+}  // namespace moesim::cli

@@ -1,0 +1,214 @@
+// `moesim run [scenario.yaml] [-o results.h5]`: replay the scenario's workload through the simulated
+// deployment, print a summary, write the HDF5 results.
+#include <atomic>
+#include <csignal>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "moesim/cli/commands.hpp"
+#include "moesim/cli/program_options.hpp"
+#include "moesim/cluster/memory_plan.hpp"
+#include "moesim/common/errors.hpp"
+#include "moesim/config/scenario.hpp"
+#include "moesim/io/results_file.hpp"
+#include "moesim/metrics/metrics.hpp"
+#include "moesim/cli/deployment.hpp"
+#include "moesim/sim/simulation.hpp"
+#include "moesim/workload/workload.hpp"
+
+namespace moesim::cli {
+
+namespace {
+
+// Set by SIGINT/SIGTERM; the simulation checks it between steps and stops, the finished work is written
+// (marked incomplete) and the process exits 130. A signal flag is the one global the design allows.
+std::atomic<bool> g_stop_requested{false};
+extern "C" void request_stop(int /*signal*/) { g_stop_requested.store(true); }
+
+constexpr int kExitInterrupted = 130;
+
+std::string format_number(double value, int precision) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(precision) << value;
+  return out.str();
+}
+
+void print_text_summary(std::ostream& out, const Scenario& scenario, const MemoryPlan& plan,
+                        const WorkloadBuildReport& workload, const RunSummary& s, const std::string& latency,
+                        const std::vector<ScalarEntry>& analytic) {
+  out << "moesim run: " << scenario.name << " (" << scenario.source_file << ")\n";
+  out << "  model        " << scenario.model.name << " on " << s.gpus << "x " << scenario.cluster.gpu.name
+      << " (TP " << scenario.serving.tensor_parallel_size << ", PP " << scenario.serving.pipeline_parallel_size
+      << ", EP " << scenario.serving.expert_parallel_size << ", DP " << scenario.serving.data_parallel_size
+      << "), scheduler " << to_string(scenario.serving.scheduler)
+      << (scenario.serving.enable_chunked_prefill ? " + chunked prefill" : "") << "\n";
+  out << "  KV cache     " << plan.num_gpu_blocks << " blocks x " << scenario.serving.block_size << " tokens = "
+      << plan.token_capacity << " tokens per replica\n";
+  out << "  workload     " << s.num_requests << " requests, mean prompt " << format_number(workload.mean_prompt_tokens, 1)
+      << ", mean output " << format_number(workload.mean_output_tokens, 1) << " tokens\n";
+  out << "  latency      " << latency << "\n";
+  out << "results" << (s.interrupted ? " (INTERRUPTED: finished work only)" : "") << "\n";
+  out << "  finished     " << s.finished << " (rejected " << s.rejected << ", aborted " << s.aborted
+      << "), preemptions " << s.preemptions << " (" << s.preempted_requests << " requests)\n";
+  out << "  makespan     " << format_number(s.makespan_s, 2) << " s over " << s.steps << " steps ("
+      << s.prefill_steps << " prefill, " << s.decode_only_steps << " decode, " << s.mixed_steps << " mixed)\n";
+  out << "  throughput   " << format_number(s.throughput_requests_per_s, 3) << " req/s, "
+      << format_number(s.input_tokens_per_s, 0) << " input tok/s, " << format_number(s.output_tokens_per_s, 0)
+      << " output tok/s\n";
+  out << "  batch size   mean " << format_number(s.batch_size_mean, 1) << ", p50 " << format_number(s.batch_size_p50, 0)
+      << ", p99 " << format_number(s.batch_size_p99, 0) << " (decode steps: mean "
+      << format_number(s.decode_batch_size_mean, 1) << ")\n";
+  out << "  KV usage     mean " << format_number(100 * s.kv_utilization_mean, 1) << " %, peak "
+      << format_number(100 * s.kv_utilization_peak, 1) << " %\n";
+  out << "  TTFT         p50 " << format_number(s.ttft_s.p50, 3) << " s, p90 " << format_number(s.ttft_s.p90, 3)
+      << " s, p99 " << format_number(s.ttft_s.p99, 3) << " s\n";
+  out << "  TPOT         p50 " << format_number(1e3 * s.tpot_s.p50, 2) << " ms, p90 "
+      << format_number(1e3 * s.tpot_s.p90, 2) << " ms, p99 " << format_number(1e3 * s.tpot_s.p99, 2) << " ms\n";
+  out << "  cost         $" << format_number(s.cost_per_million_output_tokens_usd, 4) << " per million output tokens ($"
+      << format_number(s.cost_per_gpu_hour_usd, 2) << "/GPU-hour)\n";
+  if (!analytic.empty()) {
+    out << "paper's analytic model (arXiv 2404.02852 Sec. 4) for the same deployment and workload means\n";
+    for (const ScalarEntry& e : analytic) {
+      out << "  " << std::left << std::setw(34) << e.name << std::right << format_number(e.value, 4) << " " << e.units
+          << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  namespace po = boost::program_options;
+  po::options_description options("moesim run [scenario.yaml] [options]");
+  options.add_options()
+      ("help,h", "show this help")
+      ("scenario", po::value<std::string>(), "scenario YAML (default: the embedded default scenario)")
+      ("output,o", po::value<std::string>(), "write results to this HDF5 file")
+      ("force", "overwrite the output file if it exists")
+      ("format", po::value<std::string>()->default_value("text"), "summary format on stdout: text or json")
+      ("no-requests", "do not record per-request rows")
+      ("no-iterations", "do not record per-step rows")
+      ("iteration-sample", po::value<std::int64_t>(), "record every n-th step only")
+      ("no-timeseries", "do not record the time series");
+  po::positional_options_description positional;
+  positional.add("scenario", 1);
+  po::variables_map vm;
+  parse_options(args, options, positional, vm);
+  if (vm.count("help") != 0U) {
+    out << options << "\n";
+    return 0;
+  }
+  const std::string format = vm["format"].as<std::string>();
+  if (format != "text" && format != "json") throw UsageError("--format must be text or json, got '" + format + "'");
+
+  Scenario scenario = vm.count("scenario") != 0U
+                          ? load_scenario_file(vm["scenario"].as<std::string>())
+                          : load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", ".");
+  if (vm.count("no-requests") != 0U) scenario.output.per_request = false;
+  if (vm.count("no-iterations") != 0U) scenario.output.per_iteration = false;
+  if (vm.count("no-timeseries") != 0U) scenario.output.time_series = false;
+  if (vm.count("iteration-sample") != 0U) {
+    const auto every = vm["iteration-sample"].as<std::int64_t>();
+    if (every < 1) throw UsageError("--iteration-sample must be >= 1");
+    scenario.output.iteration_sample_every = every;
+  }
+  const OverwritePolicy policy = vm.count("force") != 0U ? OverwritePolicy::kReplace : OverwritePolicy::kRefuse;
+  std::optional<std::string> output_path;
+  if (vm.count("output") != 0U) {
+    output_path = vm["output"].as<std::string>();
+    AtomicOutputPath probe(*output_path, policy);  // fail now (exists, unwritable), not after the run
+  }
+
+  const MemoryPlan plan = plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving);
+  if (!plan.fits) throw ConfigError(ConfigIssue{scenario.source_file, 0, 0, "model", plan.problem});
+  WorkloadBuildReport workload_report;
+  const Workload workload = build_workload(scenario.workload, &workload_report);
+  if (workload_report.trace.rows_skipped > 0) {
+    err << "moesim run: skipped " << workload_report.trace.rows_skipped << " bad trace rows (first: "
+        << workload_report.trace.first_skip_reason << ")\n";
+  }
+  const std::unique_ptr<StepLatencyModel> latency = make_latency_model(scenario);
+
+  SimulationSetup setup;
+  setup.serving = scenario.serving;
+  setup.num_gpu_blocks = plan.num_gpu_blocks;
+  setup.num_cpu_blocks = plan.num_cpu_blocks;
+  setup.latency = latency.get();
+  setup.workload = &workload;
+  RecorderOptions recorder_options;
+  recorder_options.per_iteration = scenario.output.per_iteration;
+  recorder_options.iteration_sample_every = scenario.output.iteration_sample_every;
+  recorder_options.time_series = scenario.output.time_series;
+  recorder_options.time_series_interval_ns = seconds_to_ns(scenario.output.time_series_interval_s);
+  recorder_options.num_replicas = scenario.serving.data_parallel_size;
+  recorder_options.max_batch_size = scenario.serving.max_num_seqs;
+  recorder_options.latency = latency.get();
+  MetricsRecorder recorder(recorder_options);
+
+  g_stop_requested.store(false);
+  auto previous_int = std::signal(SIGINT, request_stop);
+  auto previous_term = std::signal(SIGTERM, request_stop);
+  Simulation simulation(setup);
+  const SimulationOutcome outcome = simulation.run(&recorder, &g_stop_requested);
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
+  recorder.finish(outcome.end_ns);
+  const double gpus = static_cast<double>(scenario.serving.gpus_per_replica() * scenario.serving.data_parallel_size);
+  const RunSummary summary = summarize(outcome, recorder, gpus, scenario.cluster.cost_per_gpu_hour_usd);
+
+  const std::vector<ScalarEntry> analytic = paper_analytic_entries(scenario, plan, workload_report.mean_prompt_tokens,
+                                                                   workload_report.mean_output_tokens, *latency);
+  std::vector<ScalarEntry> deployment{
+      {"gpus", gpus, "GPUs", "TP x PP x DP"},
+      {"num_gpu_blocks", static_cast<double>(plan.num_gpu_blocks), "blocks", "KV blocks per replica"},
+      {"block_size", static_cast<double>(scenario.serving.block_size), "tokens", "tokens per KV block"},
+      {"token_capacity", static_cast<double>(plan.token_capacity), "tokens", "KV token slots per replica"},
+      {"weight_bytes_per_gpu", plan.weight_bytes_per_gpu, "bytes", "model weights on one GPU"},
+      {"kv_bytes_per_token_per_gpu", plan.kv_bytes_per_token_per_gpu, "bytes", "KV cache bytes per token on one GPU"},
+      {"activation_reserve_bytes", plan.activation_reserve_bytes, "bytes", "activation memory reserved per GPU"},
+      {"kv_budget_bytes_per_gpu", plan.kv_budget_bytes_per_gpu, "bytes", "memory left for the KV cache per GPU"},
+      {"mean_prompt_tokens", workload_report.mean_prompt_tokens, "tokens", "workload mean prompt length"},
+      {"mean_output_tokens", workload_report.mean_output_tokens, "tokens", "workload mean output length"},
+  };
+
+  if (format == "json") {
+    nlohmann::json j;
+    j["scenario"] = scenario.name;
+    j["complete"] = !outcome.interrupted;
+    for (const ScalarEntry& e : summary_entries(summary)) j["summary"][e.name] = e.value;
+    for (const ScalarEntry& e : deployment) j["deployment"][e.name] = e.value;
+    for (const ScalarEntry& e : analytic) j["analytic"][e.name] = e.value;
+    j["latency_model"] = latency->describe();
+    out << j.dump(2) << "\n";
+  } else {
+    print_text_summary(out, scenario, plan, workload_report, summary, latency->describe(), analytic);
+  }
+
+  if (output_path) {
+    ResultsContent content;
+    content.scenario_name = scenario.name;
+    content.scenario_yaml = to_yaml(scenario);
+    content.latency_description = latency->describe();
+    content.outcome = &outcome;
+    content.recorder = &recorder;
+    content.summary = &summary;
+    content.per_request = scenario.output.per_request;
+    content.per_iteration = scenario.output.per_iteration;
+    content.time_series = scenario.output.time_series;
+    content.deployment = deployment;
+    content.analytic = analytic;
+    write_results_hdf5(*output_path, content, policy);
+    if (format == "text") out << "wrote " << *output_path << (outcome.interrupted ? " (marked incomplete)" : "") << "\n";
+  }
+  if (outcome.interrupted) {
+    err << "moesim run: interrupted; results cover the work finished before the signal\n";
+    return kExitInterrupted;
+  }
+  return 0;
+}
+
+}  // namespace moesim::cli

@@ -1,0 +1,200 @@
+#include "moesim/io/results_file.hpp"
+
+#include <limits>
+#include <span>
+
+#include "moesim/common/errors.hpp"
+#include "moesim/io/hdf5_writer.hpp"
+
+namespace moesim {
+
+namespace {
+
+void add_distribution(std::vector<ScalarEntry>& out, const std::string& name, const Distribution& d,
+                      const std::string& what) {
+  out.push_back({name + "_mean", d.mean, "s", "mean " + what});
+  out.push_back({name + "_p50", d.p50, "s", "median " + what});
+  out.push_back({name + "_p90", d.p90, "s", "90th percentile " + what});
+  out.push_back({name + "_p99", d.p99, "s", "99th percentile " + what});
+  out.push_back({name + "_max", d.max, "s", "maximum " + what});
+}
+
+const char* status_name(RequestStatus status) {
+  switch (status) {
+    case RequestStatus::kPending: return "pending";
+    case RequestStatus::kWaiting: return "waiting";
+    case RequestStatus::kRunning: return "running";
+    case RequestStatus::kSwapped: return "swapped";
+    case RequestStatus::kFinished: return "finished";
+    case RequestStatus::kRejected: return "rejected";
+    case RequestStatus::kAborted: return "aborted";
+  }
+  return "unknown";
+}
+
+double seconds_or_nan(SimTimeNs ns) { return ns < 0 ? std::numeric_limits<double>::quiet_NaN() : ns_to_seconds(ns); }
+
+void write_scalars(h5::Group group, const std::vector<ScalarEntry>& entries) {
+  for (const ScalarEntry& e : entries) {
+    const double value = e.value;
+    group.write(e.name, std::span<const double>(&value, 1), e.units, e.description);
+  }
+}
+
+void write_requests(h5::Group group, const SimulationOutcome& outcome) {
+  const std::size_t n = outcome.requests.size();
+  std::vector<std::int64_t> id(n);
+  std::vector<double> arrival(n), first_scheduled(n), first_token(n), completion(n), ttft(n), tpot(n), e2e(n);
+  std::vector<std::int32_t> prompt(n), target(n), generated(n), preemptions(n), replica(n), status(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const RequestState& r = outcome.requests[i];
+    id[i] = static_cast<std::int64_t>(i);
+    arrival[i] = ns_to_seconds(r.arrival_ns);
+    first_scheduled[i] = seconds_or_nan(r.first_scheduled_ns);
+    first_token[i] = seconds_or_nan(r.first_token_ns);
+    completion[i] = seconds_or_nan(r.completion_ns);
+    const bool done = r.status == RequestStatus::kFinished;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    ttft[i] = done ? ns_to_seconds(r.first_token_ns - r.arrival_ns) : nan;
+    e2e[i] = done ? ns_to_seconds(r.completion_ns - r.arrival_ns) : nan;
+    tpot[i] = done && r.generated > 1
+                  ? ns_to_seconds(r.completion_ns - r.first_token_ns) / static_cast<double>(r.generated - 1)
+                  : nan;
+    prompt[i] = r.prompt_tokens;
+    target[i] = r.target_output_tokens;
+    generated[i] = r.generated;
+    preemptions[i] = r.preemptions;
+    replica[i] = r.replica;
+    status[i] = static_cast<std::int32_t>(r.status);
+  }
+  group.write("id", std::span<const std::int64_t>(id), "", "request index in arrival order");
+  group.write("arrival_s", std::span<const double>(arrival), "s", "arrival time");
+  group.write("first_scheduled_s", std::span<const double>(first_scheduled), "s",
+              "start of the first step that computed any of its tokens (NaN if never)");
+  group.write("first_token_s", std::span<const double>(first_token), "s", "end of the step that sampled its first output token");
+  group.write("completion_s", std::span<const double>(completion), "s", "end of the step that sampled its last token");
+  group.write("ttft_s", std::span<const double>(ttft), "s", "time to first token (finished requests)");
+  group.write("tpot_s", std::span<const double>(tpot), "s", "time per output token after the first");
+  group.write("e2e_s", std::span<const double>(e2e), "s", "end-to-end latency");
+  group.write("prompt_tokens", std::span<const std::int32_t>(prompt), "tokens", "prompt length");
+  group.write("output_tokens", std::span<const std::int32_t>(target), "tokens", "requested output length (max_tokens)");
+  group.write("generated_tokens", std::span<const std::int32_t>(generated), "tokens", "output tokens produced");
+  group.write("preemptions", std::span<const std::int32_t>(preemptions), "", "times the request was preempted");
+  group.write("replica", std::span<const std::int32_t>(replica), "", "data-parallel replica that served it");
+  group.write("status", std::span<const std::int32_t>(status), "",
+              "0 pending, 1 waiting, 2 running, 3 swapped, 4 finished, 5 rejected, 6 aborted");
+  std::vector<std::string> names;
+  for (int s = 0; s <= static_cast<int>(RequestStatus::kAborted); ++s) {
+    names.emplace_back(status_name(static_cast<RequestStatus>(s)));
+  }
+  group.write_strings("status_names", names, "name of each status code, indexed by code");
+}
+
+void write_iterations(h5::Group group, const IterationColumns& it) {
+  group.write("replica", std::span<const std::int32_t>(it.replica), "", "replica index");
+  group.write("step_index", std::span<const std::int64_t>(it.step_index), "", "step number within the replica");
+  group.write("start_s", std::span<const double>(it.start_s), "s", "step start time");
+  group.write("duration_s", std::span<const double>(it.duration_s), "s", "step duration from the latency model");
+  group.write("num_prefill_seqs", std::span<const std::int32_t>(it.num_prefill_seqs), "sequences",
+              "sequences with prompt tokens (or prompt chunks) in the step");
+  group.write("prefill_tokens", std::span<const std::int64_t>(it.prefill_tokens), "tokens", "prompt tokens computed");
+  group.write("num_decode_seqs", std::span<const std::int32_t>(it.num_decode_seqs), "sequences",
+              "sequences decoding one token (= decode tokens)");
+  group.write("decode_context_tokens", std::span<const std::int64_t>(it.decode_context_tokens), "tokens",
+              "sum of the decoding sequences' context lengths");
+  group.write("kv_blocks_used", std::span<const std::int64_t>(it.kv_blocks_used), "blocks", "KV blocks held after the step");
+  group.write("kv_blocks_total", std::span<const std::int64_t>(it.kv_blocks_total), "blocks", "KV blocks of the replica");
+  group.write("waiting", std::span<const std::int64_t>(it.waiting), "requests", "waiting queue length after the step");
+  group.write("running", std::span<const std::int64_t>(it.running), "requests", "running requests after the step");
+  group.write("preempted", std::span<const std::int32_t>(it.preempted), "requests", "requests preempted by the step");
+}
+
+void write_time_series(h5::Group group, const TimeSeriesColumns& ts) {
+  group.write("time_s", std::span<const double>(ts.time_s), "s", "sample time");
+  group.write("running", std::span<const std::int64_t>(ts.running), "requests", "running requests, all replicas");
+  group.write("waiting", std::span<const std::int64_t>(ts.waiting), "requests", "waiting requests, all replicas");
+  group.write("kv_blocks_used", std::span<const std::int64_t>(ts.kv_blocks_used), "blocks", "KV blocks held, all replicas");
+  group.write("kv_utilization", std::span<const double>(ts.kv_utilization), "fraction", "used / total KV blocks");
+}
+
+}  // namespace
+
+std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
+  auto as_double = [](std::int64_t v) { return static_cast<double>(v); };
+  std::vector<ScalarEntry> out{
+      {"num_requests", as_double(s.num_requests), "requests", "requests in the workload"},
+      {"finished_requests", as_double(s.finished), "requests", "requests that produced all their tokens"},
+      {"rejected_requests", as_double(s.rejected), "requests", "requests vLLM would ignore (too long / never fit)"},
+      {"aborted_requests", as_double(s.aborted), "requests", "requests aborted for lack of CPU swap space"},
+      {"preemptions", as_double(s.preemptions), "events", "preemption events"},
+      {"preempted_requests", as_double(s.preempted_requests), "requests", "requests preempted at least once"},
+      {"steps", as_double(s.steps), "steps", "scheduler steps, all replicas"},
+      {"prefill_steps", as_double(s.prefill_steps), "steps", "steps with prompt tokens only"},
+      {"decode_only_steps", as_double(s.decode_only_steps), "steps", "steps with decodes only"},
+      {"mixed_steps", as_double(s.mixed_steps), "steps", "steps with both prompt tokens and decodes"},
+      {"makespan_s", s.makespan_s, "s", "first arrival to last step end"},
+      {"throughput_requests_per_s", s.throughput_requests_per_s, "requests/s", "finished requests / makespan"},
+      {"input_tokens_per_s", s.input_tokens_per_s, "tokens/s", "prompt tokens of finished requests / makespan"},
+      {"output_tokens_per_s", s.output_tokens_per_s, "tokens/s", "output tokens of finished requests / makespan"},
+      {"total_tokens_per_s", s.total_tokens_per_s, "tokens/s", "input + output tokens per second"},
+      {"input_tokens", as_double(s.input_tokens), "tokens", "prompt tokens of finished requests"},
+      {"output_tokens", as_double(s.output_tokens), "tokens", "output tokens of finished requests"},
+      {"computed_tokens", as_double(s.computed_tokens), "tokens", "tokens computed, recomputation included"},
+      {"batch_size_mean", s.batch_size_mean, "sequences", "mean sequences per step"},
+      {"batch_size_p50", s.batch_size_p50, "sequences", "median sequences per step"},
+      {"batch_size_p99", s.batch_size_p99, "sequences", "99th percentile sequences per step"},
+      {"batch_size_time_weighted", s.batch_size_time_weighted, "sequences", "sequences per step weighted by step time"},
+      {"decode_batch_size_mean", s.decode_batch_size_mean, "sequences", "mean decodes per step with decodes"},
+      {"decode_batch_size_p50", s.decode_batch_size_p50, "sequences", "median decodes per step with decodes"},
+      {"decode_batch_size_p99", s.decode_batch_size_p99, "sequences", "99th percentile decodes per step"},
+      {"kv_utilization_mean", s.kv_utilization_mean, "fraction", "KV blocks used / total, weighted by step time"},
+      {"kv_utilization_peak", s.kv_utilization_peak, "fraction", "highest KV utilisation after a step"},
+  };
+  add_distribution(out, "ttft", s.ttft_s, "time to first token");
+  add_distribution(out, "tpot", s.tpot_s, "time per output token");
+  add_distribution(out, "e2e", s.e2e_s, "end-to-end latency");
+  add_distribution(out, "queueing", s.queueing_s, "arrival to first scheduled");
+  out.push_back({"gpus", s.gpus, "GPUs", "GPUs of the deployment (TP x PP x DP)"});
+  out.push_back({"cost_per_gpu_hour_usd", s.cost_per_gpu_hour_usd, "USD/GPU-hour", "price from the scenario"});
+  out.push_back({"cost_usd", s.cost_usd, "USD", "GPUs x price x makespan"});
+  out.push_back({"cost_per_million_output_tokens_usd", s.cost_per_million_output_tokens_usd, "USD/1e6 tokens",
+                 "cost / (output tokens / 1e6)"});
+  out.push_back({"interrupted", s.interrupted ? 1.0 : 0.0, "", "1 when the run was stopped early"});
+  return out;
+}
+
+void write_results_hdf5(const std::filesystem::path& path, const ResultsContent& content, OverwritePolicy policy) {
+  check_invariant(content.outcome != nullptr && content.recorder != nullptr && content.summary != nullptr,
+                  "results writer has an outcome, recorder and summary");
+  AtomicOutputPath output(path, policy);
+  {
+    h5::File file(output.temporary_path());
+    h5::Group root = file.root();
+    root.set_attribute("schema_version", kResultsSchemaVersion);
+    root.set_attribute("moesim_version", std::string(MOESIM_VERSION_STRING));
+    root.set_attribute("scenario_name", content.scenario_name);
+    root.set_attribute("complete", static_cast<std::int64_t>(content.outcome->interrupted ? 0 : 1));
+    h5::Group scenario = root.create_group("scenario");
+    scenario.set_attribute("yaml", content.scenario_yaml);
+    scenario.set_attribute("latency_model", content.latency_description);
+    write_scalars(root.create_group("summary"), summary_entries(*content.summary));
+    write_scalars(root.create_group("deployment"), content.deployment);
+    if (!content.analytic.empty()) write_scalars(root.create_group("analytic"), content.analytic);
+    if (content.per_request) write_requests(root.create_group("requests"), *content.outcome);
+    if (content.per_iteration) write_iterations(root.create_group("iterations"), content.recorder->iterations());
+    if (content.time_series) write_time_series(root.create_group("timeseries"), content.recorder->time_series());
+    h5::Group operators = root.create_group("operators");
+    std::vector<std::string> names;
+    std::vector<double> seconds;
+    for (std::size_t i = 0; i < kOperatorCount; ++i) {
+      names.push_back(to_string(static_cast<Operator>(i)));
+      seconds.push_back(content.recorder->operator_time_s()[i]);
+    }
+    operators.write_strings("name", names, "operator");
+    operators.write("time_s", std::span<const double>(seconds), "s", "time per operator summed over recorded steps");
+    file.close();
+  }
+  output.commit();
+}
+
+}  // namespace moesim
