@@ -1,14 +1,17 @@
 #include "moesim/sim/simulation.hpp"
 
+#include <type_traits>
+
 #include "moesim/common/errors.hpp"
+#include "moesim/scheduler/fast_v0_scheduler.hpp"
 #include "moesim/scheduler/router.hpp"
 #include "moesim/sim/event_queue.hpp"
 
 namespace moesim {
 
 Simulation::Simulation(const SimulationSetup& setup) : setup_(setup) {
-  check_invariant(setup_.latency != nullptr, "a simulation has a latency model");
-  check_invariant(setup_.workload != nullptr, "a simulation has a workload");
+  check_invariant(setup.latency != nullptr, "a simulation has a latency model");
+  check_invariant(setup.workload != nullptr, "a simulation has a workload");
 }
 
 namespace {
@@ -23,7 +26,8 @@ struct ReplicaRuntime {
 };
 
 // The end-of-run invariants; violations are bugs, reported by name (they stay on in release builds).
-void check_end_of_run(const SimulationOutcome& outcome, const std::vector<ReplicaScheduler>& schedulers) {
+template <typename Scheduler>
+void check_end_of_run(const SimulationOutcome& outcome, const std::vector<Scheduler>& schedulers) {
   std::int64_t sampled = 0;
   std::int64_t minimum_computed = 0;
   for (const RequestState& r : outcome.requests) {
@@ -43,7 +47,7 @@ void check_end_of_run(const SimulationOutcome& outcome, const std::vector<Replic
   check_invariant(sampled == outcome.sampled_tokens, "tokens conserved: tokens sampled in steps == tokens received");
   check_invariant(outcome.computed_tokens >= minimum_computed,
                   "tokens conserved: every finished request's prompt and outputs were computed");
-  for (const ReplicaScheduler& s : schedulers) {
+  for (const Scheduler& s : schedulers) {
     s.check_block_conservation();
     if (!outcome.interrupted) {
       check_invariant(s.blocks().used_blocks() == 0, "KV blocks conserved: all blocks free at the end of the run");
@@ -52,11 +56,10 @@ void check_end_of_run(const SimulationOutcome& outcome, const std::vector<Replic
   }
 }
 
-}  // namespace
-
-SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomic<bool>* stop) {
-  const Workload& workload = *setup_.workload;
-  const auto num_replicas = static_cast<std::size_t>(setup_.serving.data_parallel_size);
+template <typename Scheduler>
+SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* observer, const std::atomic<bool>* stop) {
+  const Workload& workload = *setup.workload;
+  const auto num_replicas = static_cast<std::size_t>(setup.serving.data_parallel_size);
   SimulationOutcome outcome;
   outcome.requests.resize(workload.size());
   for (std::size_t i = 0; i < workload.size(); ++i) {
@@ -65,21 +68,21 @@ SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomi
     r.target_output_tokens = workload[i].output_tokens;
     r.arrival_ns = workload[i].arrival_ns;
   }
-  std::vector<ReplicaScheduler> schedulers;
+  std::vector<Scheduler> schedulers;
   schedulers.reserve(num_replicas);
   for (std::size_t i = 0; i < num_replicas; ++i) {
-    schedulers.emplace_back(setup_.serving, setup_.num_gpu_blocks, setup_.num_cpu_blocks,
+    schedulers.emplace_back(setup.serving, setup.num_gpu_blocks, setup.num_cpu_blocks,
                             std::span<RequestState>(outcome.requests));
   }
   std::vector<ReplicaRuntime> runtime(num_replicas);
-  for (auto& rt : runtime) rt.plan.work.reserve(static_cast<std::size_t>(setup_.serving.max_num_seqs) + 1);
-  Router router(setup_.serving.router, num_replicas);
+  for (auto& rt : runtime) rt.plan.work.reserve(static_cast<std::size_t>(setup.serving.max_num_seqs) + 1);
+  Router router(setup.serving.router, num_replicas);
   EventQueue queue;
   queue.reserve(2 * num_replicas + 2);
   if (!workload.empty()) queue.push(workload[0].arrival_ns, EventPhase::kArrival, 0);
 
   SimTimeNs now = 0;
-  const StepLatencyModel& latency = *setup_.latency;
+  const StepLatencyModel& latency = *setup.latency;
   while (!queue.empty()) {
     const Event event = queue.pop();
     check_invariant(event.time_ns >= now, "time never goes back");
@@ -109,11 +112,11 @@ SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomi
           outcome.interrupted = true;
           break;
         }
-        ReplicaScheduler& scheduler = schedulers[replica];
+        Scheduler& scheduler = schedulers[replica];
         // A step that only rejected or preempted requests runs nothing: schedule again at once.
         while (scheduler.schedule(rt.plan, now)) {
           outcome.preemptions += rt.plan.preempted;
-          if (rt.plan.work.empty()) continue;
+          if (rt.plan.shape.num_seqs() == 0) continue;
           const SimTimeNs duration = latency.step_time_ns(rt.plan.shape);
           check_invariant(duration > 0, "no negative or zero step durations");
           rt.busy = true;
@@ -125,7 +128,7 @@ SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomi
       }
       case EventPhase::kStepEnd: {
         ReplicaRuntime& rt = runtime[replica];
-        ReplicaScheduler& scheduler = schedulers[replica];
+        Scheduler& scheduler = schedulers[replica];
         const auto [finished, sampled] = scheduler.complete_step(rt.plan, now);
         outcome.sampled_tokens += sampled;
         outcome.computed_tokens += rt.plan.shape.total_tokens();
@@ -156,8 +159,21 @@ SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomi
     }
     if (outcome.interrupted) break;
   }
+  if constexpr (std::is_same_v<Scheduler, FastV0Scheduler>) {
+    for (auto& scheduler : schedulers) scheduler.materialize_all();
+  }
   check_end_of_run(outcome, schedulers);
   return outcome;
+}
+
+}  // namespace
+
+SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomic<bool>* stop) {
+  if (setup_.use_fast_v0 && setup_.serving.scheduler == SchedulerVersion::kV0 &&
+      !setup_.serving.enable_chunked_prefill) {
+    return run_with<FastV0Scheduler>(setup_, observer, stop);
+  }
+  return run_with<ReplicaScheduler>(setup_, observer, stop);
 }
 
 }  // namespace moesim

@@ -24,6 +24,7 @@ struct OutputConfig {
 
 struct Scenario {
   std::string name;
+  std::string description;       // free text from the file, echoed into results
   std::string source_file;       // path as given, or "<embedded default>"
   std::filesystem::path base_dir;  // relative paths inside the scenario resolve against this
   ClusterConfig cluster;
@@ -34,8 +35,10 @@ struct Scenario {
   OutputConfig output;
 };
 
-// Parses and validates. Throws ConfigError listing every problem (file:line:column: yaml.path: message),
-// or InputError for unreadable referenced files.
+// Parses and validates. Throws ConfigError listing every problem (file:line:column: yaml.path: message);
+// a referenced file (trace, hf_config, latency tables) that is missing or unreadable is one of those
+// problems, reported at its key. load_scenario_file throws InputError when the scenario file itself
+// cannot be opened. Keys, defaults and ranges: docs/scenario-reference.md.
 [[nodiscard]] Scenario load_scenario_file(const std::filesystem::path& path);
 [[nodiscard]] Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
                                           const std::filesystem::path& base_dir);

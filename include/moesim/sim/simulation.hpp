@@ -43,6 +43,9 @@ struct SimulationSetup {
   std::int64_t num_cpu_blocks = 0;  // per replica (swap space)
   const StepLatencyModel* latency = nullptr;
   const Workload* workload = nullptr;
+  // V0 without chunked prefill runs on FastV0Scheduler (O(1) decode steps, identical results); false
+  // forces the reference ReplicaScheduler (used by the equivalence tests and benchmarks).
+  bool use_fast_v0 = true;
 };
 
 struct SimulationOutcome {

@@ -1,0 +1,54 @@
+#include "moesim/cli/deployment.hpp"
+
+#include <algorithm>
+
+#include "moesim/perf/analytic_model.hpp"
+#include "moesim/perf/latency_factory.hpp"
+
+namespace moesim::cli {
+
+namespace {
+
+// Largest step the scheduler can build: a V0 prefill step holds up to max_num_batched_tokens tokens, a
+// decode step up to max_num_seqs sequences (one token each).
+std::int64_t max_step_tokens(const ServingConfig& serving) {
+  return std::max<std::int64_t>(serving.max_num_batched_tokens, serving.max_num_seqs);
+}
+
+}  // namespace
+
+std::unique_ptr<StepLatencyModel> make_latency_model(const Scenario& scenario) {
+  // Every replica gets the latency model of replica 0's placement: replicas are laid out identically
+  // (node-major), so they differ only if a scenario leaves GPUs unused in an irregular way.
+  BuiltLatencyModel built = moesim::make_latency_model(scenario.model, scenario.cluster, scenario.serving,
+                                                       scenario.latency, max_step_tokens(scenario.serving));
+  return std::move(built.model);
+}
+
+std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const MemoryPlan& plan,
+                                                double mean_prompt_tokens, double mean_output_tokens,
+                                                const StepLatencyModel& latency) {
+  AnalyticServingInputs in;
+  in.gpus = scenario.serving.gpus_per_replica();
+  in.gpu_memory_bytes = scenario.cluster.gpu.memory_bytes * scenario.serving.gpu_memory_utilization;
+  in.model_weight_bytes = plan.weight_bytes_per_gpu * static_cast<double>(in.gpus);
+  in.kv_bytes_per_token = kv_bytes_per_token(scenario.model);
+  in.mean_prompt_tokens = mean_prompt_tokens;
+  in.mean_output_tokens = mean_output_tokens;
+  in.cost_per_gpu_hour_usd = scenario.cluster.cost_per_gpu_hour_usd;
+  in.max_batch = max_step_tokens(scenario.serving);
+  const AnalyticServingResult r = analytic_serving_model(in, latency);
+  if (!r.fits) return {{"fits", 0.0, "", "0: the weights leave no memory for the KV cache"}};
+  const double replicas = scenario.serving.data_parallel_size;
+  return {
+      {"fits", 1.0, "", "1: the formula has room for a batch"},
+      {"max_batch", r.max_batch, "requests", "b = (G*M0 - N_m) / ((2p+n) * KV bytes per token), one replica"},
+      {"prefill_latency_s", r.prefill_latency_s, "s", "L_P(b/n, G): prefill of the b/n replacement requests"},
+      {"decode_latency_s", r.decode_latency_s, "s", "L_D(b, G): one decode step of b requests"},
+      {"step_latency_s", r.step_latency_s, "s", "L(b, G) = L_P + L_D"},
+      {"output_tokens_per_s", r.throughput_tokens_per_s * replicas, "tokens/s", "T = b / L, times the replicas"},
+      {"cost_per_million_output_tokens_usd", r.cost_per_token_usd * 1e6, "USD/1e6 tokens", "G * C0 / T"},
+  };
+}
+
+}  // namespace moesim::cli

@@ -1,0 +1,242 @@
+// `moesim describe [scenario.yaml] [--format text|json]`: what a scenario resolves to before anything
+// is simulated: the model's exact parameter counts beside the paper's shortcut formulas (arXiv
+// 2404.02852 Section 2.1), the per-GPU memory plan (weights, activation reserve, KV budget, blocks) and
+// every serving setting with its default filled in. No file = the embedded default scenario.
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+
+#include "moesim/cli/commands.hpp"
+#include "moesim/cluster/memory_plan.hpp"
+#include "moesim/common/errors.hpp"
+#include "moesim/common/units.hpp"
+#include "moesim/config/scenario.hpp"
+#include "moesim/model/architecture.hpp"
+
+namespace moesim::cli {
+namespace {
+
+namespace po = boost::program_options;
+
+// Local spellings (the scheduler module's to_string is not linked by every user of this file).
+const char* version_name(SchedulerVersion v) { return v == SchedulerVersion::kV0 ? "v0" : "v1"; }
+const char* preemption_name(PreemptionMode m) { return m == PreemptionMode::kRecompute ? "recompute" : "swap"; }
+const char* router_name(RouterPolicy r) {
+  return r == RouterPolicy::kRoundRobin ? "round_robin" : "least_outstanding";
+}
+
+std::string fixed(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  return buffer;
+}
+// Right-aligned in a column of 10 characters so the table lines up.
+std::string billions(double count) {
+  std::string text = fixed(count / 1e9, 3) + " B";
+  return std::string(text.size() < 10 ? 10 - text.size() : 0, ' ') + text;
+}
+std::string gib(double bytes) { return fixed(bytes / kBytesPerGiB, 2) + " GiB"; }
+std::string kib(double bytes) { return fixed(bytes / kBytesPerKiB, 1) + " KiB"; }
+
+// Everything describe prints, computed once for both formats.
+struct Description {
+  const Scenario& scenario;
+  ParameterCounts counts;
+  PaperShortcuts paper;
+  MemoryPlan plan;
+  double kv_bytes_per_token_model = 0;
+  int replicas = 0;
+};
+
+Description describe(const Scenario& scenario) {
+  Description d{scenario, count_parameters(scenario.model), paper_shortcuts(scenario.model),
+                plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving), 0, 0};
+  d.kv_bytes_per_token_model = kv_bytes_per_token(scenario.model);
+  d.replicas = scenario.serving.data_parallel_size;
+  return d;
+}
+
+void print_text(const Description& d, std::ostream& out) {
+  const Scenario& s = d.scenario;
+  const ModelArchitecture& m = s.model;
+  const ServingConfig& v = s.serving;
+  out << "scenario: " << s.name << "  (" << s.source_file << ")\n";
+  if (!s.description.empty()) out << "  " << s.description << "\n";
+
+  out << "\nmodel: " << m.name << "  (" << (m.is_moe() ? "MoE" : "dense") << ", " << to_string(m.dtype) << ")\n";
+  out << "  h " << m.hidden_size << ", layers " << m.num_layers << ", heads " << m.num_attention_heads << " (KV "
+      << m.num_kv_heads << ", head_dim " << m.effective_head_dim() << "), MLP width " << m.intermediate_size
+      << ", vocab " << m.vocab_size << "\n";
+  if (m.is_moe()) {
+    out << "  experts E " << m.num_experts << ", top-K " << m.top_k << ", expert width "
+        << m.effective_expert_intermediate_size() << ", shared " << m.num_shared_experts << ", MoE layers "
+        << m.num_moe_layers() << " of " << m.num_layers << "\n";
+  }
+  out << "\nparameters                 exact   paper shortcut, c = 1/3   with this model's c = "
+      << fixed(d.paper.c_architecture, 4) << "\n";
+  out << "  total               " << billions(d.counts.total) << "\n";
+  out << "  activated           " << billions(d.counts.activated) << "\n";
+  out << "  non-embedding       " << billions(d.counts.non_embedding) << "   (1+(E-1)c)N = " << billions(d.paper.total_paper)
+      << "   " << billions(d.paper.total_with_c_architecture) << "\n";
+  out << "  activated non-emb.  " << billions(d.counts.activated_non_embedding)
+      << "   (1+(K-1)c)N = " << billions(d.paper.activated_paper) << "   "
+      << billions(d.paper.activated_with_c_architecture) << "\n";
+  out << "  dense N (exact)     " << billions(d.paper.dense_n) << "   12 h^2 l    = " << billions(d.paper.dense_n_12h2l)
+      << "\n";
+  out << "  (the paper's formulas count non-embedding parameters; arXiv 2404.02852 Section 2.1)\n";
+
+  out << "\ncluster: " << s.cluster.nodes << " x " << s.cluster.gpus_per_node << " " << s.cluster.gpu.name << " ("
+      << gib(s.cluster.gpu.memory_bytes) << " each), topology " << s.cluster.topology << ", "
+      << fixed(s.cluster.cost_per_gpu_hour_usd, 2) << " USD per GPU-hour\n";
+  out << "  replicas " << d.replicas << " x (TP " << v.tensor_parallel_size << " x PP " << v.pipeline_parallel_size
+      << ", EP " << v.expert_parallel_size << ") = " << d.replicas * v.gpus_per_replica() << " of "
+      << s.cluster.total_gpus() << " GPUs used\n";
+
+  const MemoryPlan& p = d.plan;
+  out << "\nmemory per GPU\n";
+  out << "  usable              " << gib(p.usable_bytes_per_gpu) << "  (" << gib(s.cluster.gpu.memory_bytes)
+      << " x gpu_memory_utilization " << v.gpu_memory_utilization << ")\n";
+  out << "  weights             " << gib(p.weight_bytes_per_gpu) << "\n";
+  out << "  activation reserve  " << gib(p.activation_reserve_bytes)
+      << (v.activation_reserve_bytes ? "  (given)" : "  (estimated for a profiling batch of " +
+                                                         std::to_string(p.profile_batched_tokens) + " tokens)")
+      << "\n";
+  out << "  non-torch           " << gib(p.non_torch_bytes) << (v.non_torch_memory_bytes ? "  (given)" : "  (estimate)")
+      << "\n";
+  out << "  KV budget           " << gib(p.kv_budget_bytes_per_gpu) << "\n";
+  out << "KV cache\n";
+  out << "  per token, model    " << kib(d.kv_bytes_per_token_model) << "  (paper 2hl x dtype: "
+      << kib(d.paper.kv_bytes_per_token) << ")\n";
+  out << "  per token, per GPU  " << kib(p.kv_bytes_per_token_per_gpu) << "  (" << p.layers_per_gpu << " layers x "
+      << p.kv_heads_per_gpu << " KV heads)\n";
+  out << "  per block, per GPU  " << kib(p.kv_bytes_per_block_per_gpu) << "  (" << v.block_size << " tokens)\n";
+  out << "  GPU blocks          " << p.num_gpu_blocks << " per replica"
+      << (v.num_gpu_blocks_override ? "  (num_gpu_blocks_override)" : "") << "\n";
+  out << "  token capacity      " << p.token_capacity << " tokens per replica\n";
+  out << "  CPU (swap) blocks   " << p.num_cpu_blocks << "\n";
+  if (!p.fits) out << "  DOES NOT FIT: " << p.problem << "\n";
+
+  out << "\nserving (resolved)\n";
+  out << "  scheduler " << version_name(v.scheduler) << ", block_size " << v.block_size << ", max_num_seqs "
+      << v.max_num_seqs << ", max_num_batched_tokens " << v.max_num_batched_tokens << ", max_model_len "
+      << v.max_model_len << "\n";
+  out << "  enable_chunked_prefill " << (v.enable_chunked_prefill ? "true" : "false") << ", preemption_mode "
+      << preemption_name(v.preemption_mode) << ", swap_space_gib " << v.swap_space_gib << ", router "
+      << router_name(v.router) << "\n";
+}
+
+nlohmann::json to_json(const Description& d) {
+  const Scenario& s = d.scenario;
+  const ModelArchitecture& m = s.model;
+  const ServingConfig& v = s.serving;
+  const MemoryPlan& p = d.plan;
+  nlohmann::json j;
+  j["scenario"] = {{"name", s.name}, {"source_file", s.source_file}, {"description", s.description}};
+  j["model"] = {{"name", m.name},
+                {"is_moe", m.is_moe()},
+                {"dtype", to_string(m.dtype)},
+                {"hidden_size", m.hidden_size},
+                {"num_layers", m.num_layers},
+                {"num_attention_heads", m.num_attention_heads},
+                {"num_kv_heads", m.num_kv_heads},
+                {"head_dim", m.effective_head_dim()},
+                {"num_experts", m.num_experts},
+                {"top_k", m.top_k},
+                {"num_moe_layers", m.num_moe_layers()}};
+  j["parameters"] = {{"total", d.counts.total},
+                     {"activated", d.counts.activated},
+                     {"non_embedding", d.counts.non_embedding},
+                     {"activated_non_embedding", d.counts.activated_non_embedding},
+                     {"embedding", d.counts.embedding}};
+  j["paper_shortcuts"] = {{"dense_n", d.paper.dense_n},
+                          {"dense_n_12h2l", d.paper.dense_n_12h2l},
+                          {"c_paper", d.paper.c_paper},
+                          {"c_architecture", d.paper.c_architecture},
+                          {"total_paper", d.paper.total_paper},
+                          {"activated_paper", d.paper.activated_paper},
+                          {"total_with_c_architecture", d.paper.total_with_c_architecture},
+                          {"activated_with_c_architecture", d.paper.activated_with_c_architecture},
+                          {"kv_bytes_per_token", d.paper.kv_bytes_per_token}};
+  j["cluster"] = {{"gpu", s.cluster.gpu.name},
+                  {"gpu_memory_bytes", s.cluster.gpu.memory_bytes},
+                  {"nodes", s.cluster.nodes},
+                  {"gpus_per_node", s.cluster.gpus_per_node},
+                  {"topology", s.cluster.topology},
+                  {"cost_per_gpu_hour_usd", s.cluster.cost_per_gpu_hour_usd},
+                  {"replicas", d.replicas},
+                  {"gpus_per_replica", v.gpus_per_replica()}};
+  j["memory_per_gpu"] = {{"usable_bytes", p.usable_bytes_per_gpu},
+                         {"weight_bytes", p.weight_bytes_per_gpu},
+                         {"activation_reserve_bytes", p.activation_reserve_bytes},
+                         {"activation_reserve_given", v.activation_reserve_bytes.has_value()},
+                         {"non_torch_bytes", p.non_torch_bytes},
+                         {"kv_budget_bytes", p.kv_budget_bytes_per_gpu},
+                         {"fits", p.fits},
+                         {"problem", p.problem}};
+  j["kv_cache"] = {{"bytes_per_token_model", d.kv_bytes_per_token_model},
+                   {"bytes_per_token_per_gpu", p.kv_bytes_per_token_per_gpu},
+                   {"bytes_per_block_per_gpu", p.kv_bytes_per_block_per_gpu},
+                   {"num_gpu_blocks", p.num_gpu_blocks},
+                   {"token_capacity", p.token_capacity},
+                   {"num_cpu_blocks", p.num_cpu_blocks}};
+  j["serving"] = {{"scheduler", version_name(v.scheduler)},
+                  {"tensor_parallel_size", v.tensor_parallel_size},
+                  {"pipeline_parallel_size", v.pipeline_parallel_size},
+                  {"expert_parallel_size", v.expert_parallel_size},
+                  {"data_parallel_size", v.data_parallel_size},
+                  {"router", router_name(v.router)},
+                  {"block_size", v.block_size},
+                  {"gpu_memory_utilization", v.gpu_memory_utilization},
+                  {"max_num_seqs", v.max_num_seqs},
+                  {"max_num_batched_tokens", v.max_num_batched_tokens},
+                  {"max_model_len", v.max_model_len},
+                  {"enable_chunked_prefill", v.enable_chunked_prefill},
+                  {"preemption_mode", preemption_name(v.preemption_mode)},
+                  {"swap_space_gib", v.swap_space_gib}};
+  return j;
+}
+
+}  // namespace
+
+int describe_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& /*err*/) {
+  std::string scenario_path;
+  std::string format = "text";
+  po::options_description options("moesim describe [scenario.yaml] options");
+  options.add_options()("help,h", "show this help")(
+      "scenario", po::value(&scenario_path), "scenario file (default: the embedded default scenario)")(
+      "format", po::value(&format)->default_value("text"), "output format: text or json");
+  po::positional_options_description positional;
+  positional.add("scenario", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    if (vm.count("help") != 0) {
+      out << "Prints what a scenario resolves to: parameter counts beside the paper's shortcuts, the per-GPU\n"
+             "memory plan and KV capacity, and every serving setting with its default filled in.\n\n"
+          << options << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(std::string("describe: ") + e.what() + " (see --help)");
+  }
+  if (format != "text" && format != "json") {
+    throw UsageError("describe: --format must be text or json, got '" + format + "'");
+  }
+  const Scenario scenario =
+      scenario_path.empty()
+          ? load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", std::filesystem::current_path())
+          : load_scenario_file(scenario_path);
+  const Description description = describe(scenario);
+  if (format == "json") {
+    out << to_json(description).dump(2) << "\n";
+  } else {
+    print_text(description, out);
+  }
+  return 0;
+}
+
+}  // namespace moesim::cli
