@@ -1,6 +1,7 @@
 #include "moesim/cli/deployment.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "moesim/perf/analytic_model.hpp"
 #include "moesim/perf/latency_factory.hpp"
@@ -26,8 +27,7 @@ std::unique_ptr<StepLatencyModel> make_latency_model(const Scenario& scenario) {
 }
 
 std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const MemoryPlan& plan,
-                                                double mean_prompt_tokens, double mean_output_tokens,
-                                                const StepLatencyModel& latency) {
+                                                double mean_prompt_tokens, double mean_output_tokens) {
   AnalyticServingInputs in;
   in.gpus = scenario.serving.gpus_per_replica();
   in.gpu_memory_bytes = scenario.cluster.gpu.memory_bytes * scenario.serving.gpu_memory_utilization;
@@ -36,13 +36,27 @@ std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const 
   in.mean_prompt_tokens = mean_prompt_tokens;
   in.mean_output_tokens = mean_output_tokens;
   in.cost_per_gpu_hour_usd = scenario.cluster.cost_per_gpu_hour_usd;
-  in.max_batch = max_step_tokens(scenario.serving);
-  const AnalyticServingResult r = analytic_serving_model(in, latency);
+  // The formula's batch b is not bounded by the scheduler, and L_P(b/n) prefills about b*p/n tokens, so
+  // the simulator's latency tables may be too small: evaluate it on a model whose tables cover it
+  // (capped at 2^18 tokens; b is capped accordingly and the cap is reported).
+  constexpr double kMaxAnalyticStepTokens = 262144;
+  const double kv_budget = static_cast<double>(in.gpus) * in.gpu_memory_bytes - in.model_weight_bytes;
+  const double b_uncapped = kv_budget / ((mean_prompt_tokens + mean_output_tokens / 2.0) * in.kv_bytes_per_token);
+  const double tokens_per_request = 1.0 + mean_prompt_tokens / std::max(1.0, mean_output_tokens);
+  const double b_cap = std::floor(kMaxAnalyticStepTokens / tokens_per_request);
+  in.max_batch = static_cast<std::int64_t>(b_cap);
+  const auto table_tokens = static_cast<std::int64_t>(
+      std::min(kMaxAnalyticStepTokens, std::ceil(std::max(1.0, std::min(b_uncapped, b_cap)) * tokens_per_request) + 2));
+  BuiltLatencyModel analytic_latency =
+      moesim::make_latency_model(scenario.model, scenario.cluster, scenario.serving, scenario.latency,
+                                 std::max(table_tokens, max_step_tokens(scenario.serving)));
+  const AnalyticServingResult r = analytic_serving_model(in, *analytic_latency.model);
   if (!r.fits) return {{"fits", 0.0, "", "0: the weights leave no memory for the KV cache"}};
   const double replicas = scenario.serving.data_parallel_size;
   return {
       {"fits", 1.0, "", "1: the formula has room for a batch"},
       {"max_batch", r.max_batch, "requests", "b = (G*M0 - N_m) / ((2p+n) * KV bytes per token), one replica"},
+      {"max_batch_capped", b_uncapped > b_cap ? 1.0 : 0.0, "", "1 when b was capped to keep L_P(b/n) within 2^18 tokens"},
       {"prefill_latency_s", r.prefill_latency_s, "s", "L_P(b/n, G): prefill of the b/n replacement requests"},
       {"decode_latency_s", r.decode_latency_s, "s", "L_D(b, G): one decode step of b requests"},
       {"step_latency_s", r.step_latency_s, "s", "L(b, G) = L_P + L_D"},

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+
+#include "moesim/cli/deployment.hpp"
+#include "moesim/workload/workload.hpp"
 #include <ostream>
 #include <string>
 
@@ -49,13 +52,20 @@ struct Description {
   MemoryPlan plan;
   double kv_bytes_per_token_model = 0;
   int replicas = 0;
+  WorkloadBuildReport workload;
+  std::vector<ScalarEntry> analytic;  // the paper's analytic serving model (arXiv 2404.02852 Sec. 4)
 };
 
 Description describe(const Scenario& scenario) {
   Description d{scenario, count_parameters(scenario.model), paper_shortcuts(scenario.model),
-                plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving), 0, 0};
+                plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving), 0, 0, {}, {}};
   d.kv_bytes_per_token_model = kv_bytes_per_token(scenario.model);
   d.replicas = scenario.serving.data_parallel_size;
+  if (d.plan.fits) {
+    // The workload's means (p, n) feed the paper's formula; building it also validates the trace.
+    (void)build_workload(scenario.workload, &d.workload);
+    d.analytic = paper_analytic_entries(scenario, d.plan, d.workload.mean_prompt_tokens, d.workload.mean_output_tokens);
+  }
   return d;
 }
 
@@ -126,6 +136,16 @@ void print_text(const Description& d, std::ostream& out) {
   out << "  enable_chunked_prefill " << (v.enable_chunked_prefill ? "true" : "false") << ", preemption_mode "
       << preemption_name(v.preemption_mode) << ", swap_space_gib " << v.swap_space_gib << ", router "
       << router_name(v.router) << "\n";
+  if (!d.analytic.empty()) {
+    out << "\npaper's analytic serving model (arXiv 2404.02852 Sec. 4), workload means p = "
+        << fixed(d.workload.mean_prompt_tokens, 1) << ", n = " << fixed(d.workload.mean_output_tokens, 1) << "\n";
+    for (const ScalarEntry& e : d.analytic) {
+      std::string name = e.name;
+      name.resize(std::max<std::size_t>(name.size() + 1, 38), ' ');
+      out << "  " << name << fixed(e.value, 4) << " " << e.units << "\n";
+    }
+    out << "  (moesim run reports what the simulated vLLM scheduler achieves instead)\n";
+  }
 }
 
 nlohmann::json to_json(const Description& d) {
@@ -134,6 +154,7 @@ nlohmann::json to_json(const Description& d) {
   const ServingConfig& v = s.serving;
   const MemoryPlan& p = d.plan;
   nlohmann::json j;
+  for (const ScalarEntry& e : d.analytic) j["analytic"][e.name] = e.value;
   j["scenario"] = {{"name", s.name}, {"source_file", s.source_file}, {"description", s.description}};
   j["model"] = {{"name", m.name},
                 {"is_moe", m.is_moe()},

@@ -73,7 +73,7 @@ void print_text_summary(std::ostream& out, const Scenario& scenario, const Memor
   if (!analytic.empty()) {
     out << "paper's analytic model (arXiv 2404.02852 Sec. 4) for the same deployment and workload means\n";
     for (const ScalarEntry& e : analytic) {
-      out << "  " << std::left << std::setw(34) << e.name << std::right << format_number(e.value, 4) << " " << e.units
+      out << "  " << std::left << std::setw(38) << e.name << std::right << format_number(e.value, 4) << " " << e.units
           << "\n";
     }
   }
@@ -161,7 +161,7 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   const RunSummary summary = summarize(outcome, recorder, gpus, scenario.cluster.cost_per_gpu_hour_usd);
 
   const std::vector<ScalarEntry> analytic = paper_analytic_entries(scenario, plan, workload_report.mean_prompt_tokens,
-                                                                   workload_report.mean_output_tokens, *latency);
+                                                                   workload_report.mean_output_tokens);
   std::vector<ScalarEntry> deployment{
       {"gpus", gpus, "GPUs", "TP x PP x DP"},
       {"num_gpu_blocks", static_cast<double>(plan.num_gpu_blocks), "blocks", "KV blocks per replica"},

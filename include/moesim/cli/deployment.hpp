@@ -15,9 +15,9 @@ namespace moesim::cli {
 [[nodiscard]] std::unique_ptr<StepLatencyModel> make_latency_model(const Scenario& scenario);
 
 // b = (G*M0 - N_m) / ((2p+n) * KV bytes per token), L(b) = L_P(b/n) + L_D(b), T = b/L, cost per token
-// (arXiv 2404.02852 Section 4, Appendix C), evaluated with `latency` for one replica.
+// (arXiv 2404.02852 Section 4, Appendix C), for one replica, timed by the scenario's latency model
+// (built with tables large enough for the formula's batch).
 [[nodiscard]] std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const MemoryPlan& plan,
-                                                              double mean_prompt_tokens, double mean_output_tokens,
-                                                              const StepLatencyModel& latency);
+                                                              double mean_prompt_tokens, double mean_output_tokens);
 
 }  // namespace moesim::cli

@@ -1,0 +1,89 @@
+#pragma once
+// A GPU profile: the efficiencies and overheads that turn peak numbers (GpuSpec) into predicted kernel
+// times, plus the serving engine's per-step overhead. Written by `moesim calibrate` as YAML with
+// provenance; calibrated profiles for A100-SXM-80GB and A100-SXM-40GB are embedded in the library.
+// Every field is documented with its equation in docs/latency-model.md.
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moesim {
+
+// GEMM time (one kernel, M tokens x K in x N out, per-GPU shard):
+//   t = launch + max(2*M*K*N / (peak * eff_c(M)), bytes / (hbm_bw * memory_efficiency))
+//   eff_c(M) = compute_efficiency_max * M / (M + compute_half_tokens)
+// eff_c(M) rising with M models tile padding and low SM occupancy of small-M GEMMs (size-aware efficiency).
+struct GemmEfficiency {
+  double compute_efficiency_max = 0.75;  // fraction of peak dense FLOP/s at large M
+  double compute_half_tokens = 16;       // M at which compute efficiency is half its maximum
+  double memory_efficiency = 0.80;       // fraction of peak HBM bandwidth when weight-bound
+  double launch_overhead_s = 6e-6;       // per GEMM kernel
+};
+
+// Memory-bound elementwise kernels (RMSNorm/LayerNorm, rotary embedding, activation, residual add):
+//   t = kernels * launch + bytes / (hbm_bw * memory_efficiency)
+struct ElementwiseEfficiency {
+  double memory_efficiency = 0.5;
+  double launch_overhead_s = 5e-6;
+};
+
+// Attention kernels. Not calibrated on per-kernel data (Vidur's attention.csv is not in our snapshot);
+// prefill compute efficiency and decode memory efficiency are fitted on whole-step data together with the
+// engine overhead, see calibration.
+struct AttentionEfficiency {
+  double prefill_compute_efficiency = 0.45;  // of peak FLOP/s for the QK^T and PV products
+  double decode_memory_efficiency = 0.55;    // of peak HBM bandwidth reading the KV cache
+  double launch_overhead_s = 8e-6;           // per attention kernel (one per layer per phase)
+};
+
+// Collectives: ring all-reduce over a group of n GPUs with bottleneck link bandwidth B (topology):
+//   t = latency_base + latency_per_step * 2(n-1) + 2(n-1)/n * bytes / (B * eff(n))
+// eff(n) is looked up by group size (NCCL's bus bandwidth differs between 2, 4 and 8 GPUs on NVSwitch).
+struct CollectiveEfficiency {
+  // Index i holds the efficiency of a group of 2^(i+1) GPUs (2, 4, 8, 16+).
+  std::array<double, 4> bandwidth_efficiency_by_group{0.6, 0.6, 0.6, 0.6};
+  double latency_base_s = 10e-6;
+  double latency_per_step_s = 1e-6;
+  [[nodiscard]] double efficiency_for(int group_size) const;
+};
+
+// The serving engine's per-step CPU/launch overhead (scheduling, input preparation, sampling
+// bookkeeping): overhead = fixed + per_seq * sequences in the step. Calibrated on whole-step data.
+struct EngineOverhead {
+  std::string engine = "vllm";  // which engine/version the numbers describe
+  double fixed_s = 5e-3;
+  double per_seq_s = 20e-6;
+};
+
+// Where a profile's numbers come from.
+struct ProfileProvenance {
+  std::string method;                 // e.g. "moesim calibrate (Ceres, log relative residuals)"
+  std::vector<std::string> data_files;  // repo-relative paths with origin commits in data/profiling/SOURCES.md
+  std::vector<std::string> fit_errors;  // "data set: median x%, max y% (n rows)"
+  std::string notes;
+};
+
+struct GpuProfile {
+  std::string gpu;  // GpuSpec name this profile calibrates, e.g. "A100-SXM-80GB"
+  GemmEfficiency gemm;
+  ElementwiseEfficiency elementwise;
+  AttentionEfficiency attention;
+  CollectiveEfficiency nvlink;      // NVSwitch / NVLink groups
+  CollectiveEfficiency pcie;        // groups whose bottleneck is PCIe
+  CollectiveEfficiency internode;   // groups whose bottleneck is the inter-node network
+  EngineOverhead engine;
+  ProfileProvenance provenance;
+};
+
+// YAML round trip. Parse errors throw ConfigError naming file, line, column and the key.
+[[nodiscard]] GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& file_name);
+[[nodiscard]] GpuProfile load_gpu_profile(const std::filesystem::path& path);
+[[nodiscard]] std::string to_yaml(const GpuProfile& profile);
+
+// Profiles embedded at build time from data/gpu-profiles/*.yaml (the binary needs no source tree).
+[[nodiscard]] std::optional<GpuProfile> embedded_gpu_profile(const std::string& gpu_name);
+[[nodiscard]] std::vector<std::string> embedded_gpu_profile_names();
+
+}  // namespace moesim

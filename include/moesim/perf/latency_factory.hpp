@@ -1,0 +1,34 @@
+#pragma once
+// Builds the scenario's StepLatencyModel: `latency.kind: roofline` or `profile` (measured tables where the
+// scenario names them, roofline elsewhere), and reports which parts came from tables.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moesim/hardware/cluster_config.hpp"
+#include "moesim/model/architecture.hpp"
+#include "moesim/perf/gpu_profile.hpp"
+#include "moesim/perf/latency_config.hpp"
+#include "moesim/perf/latency_model.hpp"
+#include "moesim/scheduler/serving_config.hpp"
+
+namespace moesim {
+
+struct BuiltLatencyModel {
+  std::unique_ptr<StepLatencyModel> model;
+  std::string profile_source;                 // which GPU profile was used and why
+  std::vector<std::string> parts_from_tables; // e.g. "tp_all_reduce from all_reduce.csv"; empty for roofline
+};
+
+// latency.gpu_profile_path if set; else the embedded profile for gpu.name; else the documented defaults
+// of GpuProfile (uncalibrated, said so in `source`).
+[[nodiscard]] GpuProfile resolve_gpu_profile(const LatencyConfig& latency, const GpuSpec& gpu, std::string& source);
+
+// max_step_tokens: the largest step the scheduler can form, e.g. max(max_num_batched_tokens, max_num_seqs).
+// Table errors: InputError (file, row, column); mismatching tables: ConfigError naming the latency key.
+[[nodiscard]] BuiltLatencyModel make_latency_model(const ModelArchitecture& arch, const ClusterConfig& cluster,
+                                                   const ServingConfig& serving, const LatencyConfig& latency,
+                                                   std::int64_t max_step_tokens, int replica_index = 0);
+
+}  // namespace moesim

@@ -1,0 +1,69 @@
+#pragma once
+// The roofline step model: per operator max(FLOPs / (peak * compute eff), bytes / (bandwidth * memory eff))
+// with a calibrated GpuProfile, collectives from the Topology, and the engine's per-step overhead.
+// Everything that depends on the step's token count (or sequence count) is tabulated at construction
+// for 0..max_step_tokens, so step_time_ns() is a few lookups and multiply-adds.
+#include <string>
+#include <vector>
+
+#include "moesim/hardware/cluster_config.hpp"
+#include "moesim/model/architecture.hpp"
+#include "moesim/perf/gpu_profile.hpp"
+#include "moesim/perf/latency_config.hpp"
+#include "moesim/perf/latency_model.hpp"
+#include "moesim/perf/topology.hpp"
+#include "moesim/scheduler/serving_config.hpp"
+
+namespace moesim {
+
+class RooflineLatencyModel : public StepLatencyModel {
+ public:
+  // `profile` gives efficiencies and the engine overhead; LatencyConfig overrides (engine overhead,
+  // compute/memory efficiency) are applied on top. Throws ConfigError for an impossible placement.
+  RooflineLatencyModel(const ModelArchitecture& arch, const ClusterConfig& cluster, const ServingConfig& serving,
+                       const LatencyConfig& latency, const GpuProfile& profile, std::int64_t max_step_tokens,
+                       int replica_index = 0);
+
+  [[nodiscard]] SimTimeNs step_time_ns(const StepShape& shape) const override;
+  void step_breakdown(const StepShape& shape, OperatorBreakdown& out) const override;
+  [[nodiscard]] std::string describe() const override;
+
+  // The same breakdown computed from the formulas, for any shape (no table; allocates nothing but is
+  // slower). Used to fill the tables and by calibration for steps larger than the tables.
+  void direct_breakdown(const StepShape& shape, OperatorBreakdown& out) const;
+  [[nodiscard]] std::int64_t max_step_tokens() const { return max_tokens_; }
+  [[nodiscard]] const GpuProfile& profile() const { return profile_; }
+
+  // Replace one token-indexed operator (by total tokens in the step; LM head by sequences) with measured
+  // seconds; `source` is named in describe(). Used by the profile-table model.
+  void replace_operator_table(Operator op, const std::vector<double>& seconds_by_count, const std::string& source);
+
+ private:
+  void token_terms(double tokens, OperatorBreakdown& out) const;  // depend on total tokens only
+  [[nodiscard]] double lm_head_s(double seqs) const;
+  void rebuild_totals();
+
+  ModelArchitecture arch_;
+  ServingConfig serving_;
+  GpuSpec gpu_;
+  GpuProfile profile_;
+  Topology topology_;
+  ReplicaPlacement placement_;
+  std::int64_t max_tokens_;
+  double elem_bytes_ = 2;
+  int moe_layers_ = 0;
+  int dense_layers_ = 0;
+  int kv_heads_per_gpu_ = 0;
+  // Linear coefficients (seconds) for attention and overhead.
+  double prefill_s_per_pair_ = 0;
+  double decode_s_per_context_token_ = 0;
+  double attention_launch_s_ = 0;  // per phase present in a step, all layers
+  std::vector<double> token_table_;   // (max_tokens_+1) x kOperatorCount, seconds
+  std::vector<double> token_total_;   // sum over operators per token count
+  std::vector<std::string> table_sources_;
+};
+
+// Layers of `arch` that are MoE (0 for dense), as in ModelArchitecture's comment.
+[[nodiscard]] int count_moe_layers(const ModelArchitecture& arch);
+
+}  // namespace moesim

@@ -1,0 +1,167 @@
+#include "moesim/perf/latency_factory.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "moesim/common/errors.hpp"
+#include "moesim/perf/operator_costs.hpp"
+#include "moesim/perf/profile_tables.hpp"
+#include "moesim/perf/roofline_model.hpp"
+
+namespace moesim {
+namespace {
+
+// The per-step table model: prefill time by prompt tokens plus decode time by (batch, mean context), both
+// measured whole steps. The operator breakdown is the roofline's, scaled to the measured total.
+class StepTableLatencyModel : public StepLatencyModel {
+ public:
+  StepTableLatencyModel(StepTable table, std::unique_ptr<RooflineLatencyModel> roofline, std::string source)
+      : table_(std::move(table)), roofline_(std::move(roofline)), source_(std::move(source)) {}
+
+  [[nodiscard]] SimTimeNs step_time_ns(const StepShape& shape) const override {
+    if (shape.num_seqs() <= 0 && shape.total_tokens() <= 0) return 0;
+    return std::max<SimTimeNs>(1, seconds_to_ns(measured_s(shape)));
+  }
+
+  void step_breakdown(const StepShape& shape, OperatorBreakdown& out) const override {
+    roofline_->step_breakdown(shape, out);
+    double sum = 0;
+    for (double v : out) sum += v;
+    const double scale = sum > 0 ? measured_s(shape) / sum : 0.0;
+    for (double& v : out) v *= scale;
+  }
+
+  [[nodiscard]] std::string describe() const override {
+    return "per-step table " + source_ + " (linear interpolation); breakdown shares from: " + roofline_->describe();
+  }
+
+ private:
+  [[nodiscard]] double measured_s(const StepShape& shape) const {
+    double s = 0;
+    if (shape.prefill_tokens > 0) s += table_.prefill_s_by_tokens(static_cast<double>(shape.prefill_tokens));
+    if (shape.num_decode_seqs > 0) {
+      const double batch = shape.num_decode_seqs;
+      s += table_.decode_s_by_batch_and_context(batch, static_cast<double>(shape.decode_context_tokens) / batch);
+    }
+    return s;
+  }
+
+  StepTable table_;
+  std::unique_ptr<RooflineLatencyModel> roofline_;
+  std::string source_;
+};
+
+}  // namespace
+
+GpuProfile resolve_gpu_profile(const LatencyConfig& latency, const GpuSpec& gpu, std::string& source) {
+  if (!latency.gpu_profile_path.empty()) {
+    source = "GPU profile file " + latency.gpu_profile_path;
+    return load_gpu_profile(latency.gpu_profile_path);
+  }
+  if (auto embedded = embedded_gpu_profile(gpu.name)) {
+    source = "embedded GPU profile " + gpu.name + " (data/gpu-profiles/" + gpu.name + ".yaml)";
+    return *embedded;
+  }
+  source = "UNCALIBRATED default GPU profile (no profile ships for " + gpu.name + "; see docs/latency-model.md)";
+  GpuProfile defaults;
+  defaults.gpu = gpu.name;
+  defaults.provenance.method = "documented defaults, not calibrated";
+  return defaults;
+}
+
+BuiltLatencyModel make_latency_model(const ModelArchitecture& arch, const ClusterConfig& cluster,
+                                     const ServingConfig& serving, const LatencyConfig& latency,
+                                     std::int64_t max_step_tokens, int replica_index) {
+  BuiltLatencyModel built;
+  const GpuProfile profile = resolve_gpu_profile(latency, cluster.gpu, built.profile_source);
+  auto roofline = std::make_unique<RooflineLatencyModel>(arch, cluster, serving, latency, profile, max_step_tokens,
+                                                         replica_index);
+  if (latency.kind == LatencyModelKind::kRoofline) {
+    built.model = std::move(roofline);
+    return built;
+  }
+  const std::size_t rows = static_cast<std::size_t>(roofline->max_step_tokens()) + 1;
+  const double elem_bytes = arch.dtype == DType::kFloat32 ? 4.0 : arch.dtype == DType::kFp8 ? 1.0 : 2.0;
+  const int tp = serving.tensor_parallel_size;
+
+  if (!latency.mlp_table_path.empty()) {
+    // Per-layer linear ops (QKV+O+up+down) of this model at this TP, replacing the roofline's GEMMs.
+    std::vector<double> tokens, seconds;
+    for (const auto& r : read_vidur_mlp_csv(latency.mlp_table_path)) {
+      if (r.n_embd == arch.hidden_size && r.n_head == arch.num_attention_heads &&
+          r.n_expanded_embd == arch.intermediate_size && r.tensor_parallel == tp) {
+        tokens.push_back(r.num_tokens);
+        seconds.push_back(r.linear_s);
+      }
+    }
+    if (tokens.empty()) {
+      throw ConfigError(ConfigIssue{"", 0, 0, "latency.mlp_table_path",
+                                    latency.mlp_table_path + " has no rows for hidden " +
+                                        std::to_string(arch.hidden_size) + ", heads " +
+                                        std::to_string(arch.num_attention_heads) + ", intermediate " +
+                                        std::to_string(arch.intermediate_size) + " at TP " + std::to_string(tp)});
+    }
+    if (arch.is_moe()) {
+      throw ConfigError(ConfigIssue{"", 0, 0, "latency.mlp_table_path",
+                                    "a dense per-layer mlp.csv cannot stand for MoE layers; use moe_table_path"});
+    }
+    const LinearTable1D table(tokens, seconds);
+    std::vector<double> qkvo(rows), mlp(rows);
+    OperatorBreakdown b{};
+    for (std::size_t t = 0; t < rows; ++t) {
+      StepShape shape;
+      shape.prefill_tokens = static_cast<std::int64_t>(t);
+      roofline->step_breakdown(shape, b);
+      const double q = b[static_cast<std::size_t>(Operator::kQkvoProjection)];
+      const double m = b[static_cast<std::size_t>(Operator::kDenseMlp)];
+      // Measured linear time split between attention projections and MLP in the roofline's proportion.
+      const double measured = t == 0 ? 0.0 : table(static_cast<double>(t)) * arch.num_layers;
+      qkvo[t] = q + m > 0 ? measured * q / (q + m) : 0.0;
+      mlp[t] = q + m > 0 ? measured * m / (q + m) : 0.0;
+    }
+    roofline->replace_operator_table(Operator::kQkvoProjection, qkvo, latency.mlp_table_path);
+    roofline->replace_operator_table(Operator::kDenseMlp, mlp, latency.mlp_table_path);
+    built.parts_from_tables.push_back("qkvo_projection, dense_mlp from " + latency.mlp_table_path);
+  }
+  if (!latency.all_reduce_table_path.empty() && tp > 1) {
+    std::vector<double> sizes, seconds;
+    for (const auto& r : read_vidur_all_reduce_csv(latency.all_reduce_table_path)) {
+      if (r.num_workers == tp && r.devices_per_node == std::min(tp, cluster.gpus_per_node)) {
+        sizes.push_back(r.size_bytes);
+        seconds.push_back(r.time_s);
+      }
+    }
+    if (sizes.empty()) {
+      throw ConfigError(ConfigIssue{"", 0, 0, "latency.all_reduce_table_path",
+                                    latency.all_reduce_table_path + " has no rows for " + std::to_string(tp) + " workers"});
+    }
+    const LinearTable1D table(sizes, seconds);
+    std::vector<double> ar(rows);
+    for (std::size_t t = 1; t < rows; ++t) {
+      ar[t] = 2.0 * arch.num_layers * table(static_cast<double>(t) * arch.hidden_size * elem_bytes);
+    }
+    roofline->replace_operator_table(Operator::kTpAllReduce, ar, latency.all_reduce_table_path);
+    built.parts_from_tables.push_back("tp_all_reduce from " + latency.all_reduce_table_path);
+  }
+  if (!latency.moe_table_path.empty() && arch.is_moe()) {
+    const GroupedTable2D table = read_moe_layer_table_csv(latency.moe_table_path);
+    std::vector<double> moe(rows);
+    const int moe_layers = count_moe_layers(arch);
+    for (std::size_t t = 1; t < rows; ++t) {
+      const double tokens = static_cast<double>(t);
+      moe[t] = moe_layers * table(tokens, expected_distinct_experts(tokens, arch.num_experts, arch.top_k));
+    }
+    roofline->replace_operator_table(Operator::kMoeExperts, moe, latency.moe_table_path);
+    built.parts_from_tables.push_back("moe_experts from " + latency.moe_table_path);
+  }
+  if (!latency.step_table_path.empty()) {
+    built.parts_from_tables.push_back("whole steps from " + latency.step_table_path);
+    built.model = std::make_unique<StepTableLatencyModel>(read_step_table_csv(latency.step_table_path),
+                                                          std::move(roofline), latency.step_table_path);
+    return built;
+  }
+  built.model = std::move(roofline);
+  return built;
+}
+
+}  // namespace moesim
