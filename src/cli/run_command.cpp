@@ -93,7 +93,8 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
       ("no-requests", "do not record per-request rows")
       ("no-iterations", "do not record per-step rows")
       ("iteration-sample", po::value<std::int64_t>(), "record every n-th step only")
-      ("no-timeseries", "do not record the time series");
+      ("no-timeseries", "do not record the time series")
+      ("skip-bad-rows", "skip malformed trace rows (counted and reported) instead of stopping");
   po::positional_options_description positional;
   positional.add("scenario", 1);
   po::variables_map vm;
@@ -108,6 +109,7 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   Scenario scenario = vm.count("scenario") != 0U
                           ? load_scenario_file(vm["scenario"].as<std::string>())
                           : load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", ".");
+  if (vm.count("skip-bad-rows") != 0U) scenario.workload.skip_bad_rows = true;
   if (vm.count("no-requests") != 0U) scenario.output.per_request = false;
   if (vm.count("no-iterations") != 0U) scenario.output.per_iteration = false;
   if (vm.count("no-timeseries") != 0U) scenario.output.time_series = false;

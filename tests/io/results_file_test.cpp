@@ -1,6 +1,7 @@
 // The run-results file (docs/hdf5-schema.md): a small simulation is written with write_results_hdf5 and
 // read back with the HDF5 C++ API. Set MOESIM_KEEP_RESULTS=/some/path.h5 to keep a copy of the complete
-// run's file (the Python loader and plots in analysis/ are checked end to end on it).
+// run's file there and of an interrupted run's file at /some/path.interrupted.h5 (the Python loader and
+// plots in analysis/ are checked end to end on them).
 #include "moesim/io/results_file.hpp"
 
 #include <H5Cpp.h>
@@ -405,6 +406,11 @@ TEST_F(ResultsFile, AnInterruptedRunIsWrittenWithCompleteZero) {
   }
   EXPECT_EQ(unfinished, kRequests - run.summary.finished);
   EXPECT_EQ(length_of(file.openDataSet("/iterations/start_s")), static_cast<std::size_t>(run.outcome.steps));
+
+  // Kept beside the complete run's copy as <stem>.interrupted.h5 for the Python checks.
+  if (const char* keep = std::getenv("MOESIM_KEEP_RESULTS"); keep != nullptr && *keep != '\0') {
+    fs::copy_file(path_, fs::path(keep).replace_extension(".interrupted.h5"), fs::copy_options::overwrite_existing);
+  }
 }
 
 TEST_F(ResultsFile, OptionalGroupsAreLeftOutWhenNotRequested) {

@@ -3,6 +3,7 @@
 // under memory pressure, with swap and recompute, length caps and several replicas.
 #include <gtest/gtest.h>
 
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -120,7 +121,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{6, 500, 16, 3, PreemptionMode::kRecompute, 0, 2048, kNsPerMs / 2},
                       Case{7, 100000, 16, 1, PreemptionMode::kRecompute, 0, 2048, 5 * kNsPerMs},
                       Case{8, 800, 1, 1, PreemptionMode::kRecompute, 0, 600, 0},
-                      Case{9, 1200, 32, 2, PreemptionMode::kRecompute, 0, 1300, 0}));
+                      Case{9, 1200, 32, 2, PreemptionMode::kRecompute, 0, 1300, 0}),
+    [](const ::testing::TestParamInfo<Case>& param_info) { return "Seed" + std::to_string(param_info.param.seed); });
 
 }  // namespace
 }  // namespace moesim
