@@ -95,10 +95,16 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
       ("iteration-sample", po::value<std::int64_t>(), "record every n-th step only")
       ("no-timeseries", "do not record the time series")
       ("skip-bad-rows", "skip malformed trace rows (counted and reported) instead of stopping");
+  // Not shown in --help: for benchmarks (bench/, docs/performance.md) only. Forces the O(batch)-per-step
+  // reference ReplicaScheduler instead of FastV0Scheduler; results are identical, only slower.
+  po::options_description hidden;
+  hidden.add_options()("reference-scheduler", "use the reference scheduler (benchmarks)");
+  po::options_description all_options;
+  all_options.add(options).add(hidden);
   po::positional_options_description positional;
   positional.add("scenario", 1);
   po::variables_map vm;
-  parse_options(args, options, positional, vm);
+  parse_options(args, all_options, positional, vm);
   if (vm.count("help") != 0U) {
     out << options << "\n";
     return 0;
@@ -141,12 +147,14 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   setup.num_cpu_blocks = plan.num_cpu_blocks;
   setup.latency = latency.get();
   setup.workload = &workload;
+  setup.use_fast_v0 = vm.count("reference-scheduler") == 0U;
   RecorderOptions recorder_options;
   recorder_options.per_iteration = scenario.output.per_iteration;
   recorder_options.iteration_sample_every = scenario.output.iteration_sample_every;
   recorder_options.time_series = scenario.output.time_series;
   recorder_options.time_series_interval_ns = seconds_to_ns(scenario.output.time_series_interval_s);
   recorder_options.num_replicas = scenario.serving.data_parallel_size;
+  recorder_options.blocks_per_replica = plan.num_gpu_blocks;
   recorder_options.max_batch_size = scenario.serving.max_num_seqs;
   recorder_options.latency = latency.get();
   MetricsRecorder recorder(recorder_options);

@@ -71,7 +71,8 @@ MetricsRecorder::MetricsRecorder(const RecorderOptions& options)
       replica_running_(static_cast<std::size_t>(options.num_replicas), 0),
       replica_waiting_(static_cast<std::size_t>(options.num_replicas), 0),
       replica_used_(static_cast<std::size_t>(options.num_replicas), 0),
-      replica_total_(static_cast<std::size_t>(options.num_replicas), 0) {
+      replica_total_(static_cast<std::size_t>(options.num_replicas), options.blocks_per_replica),
+      total_blocks_(options.blocks_per_replica * options.num_replicas) {
   check_invariant(options.iteration_sample_every >= 1, "iteration sampling interval >= 1");
   check_invariant(options.time_series_interval_ns > 0, "time series interval > 0");
 }

@@ -1,5 +1,6 @@
 #include "moesim/sim/simulation.hpp"
 
+#include <algorithm>
 #include <type_traits>
 
 #include "moesim/common/errors.hpp"
@@ -159,6 +160,8 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
     }
     if (outcome.interrupted) break;
   }
+  // A run whose last event is an arrival (e.g. a rejected request) ends at that arrival, not before it.
+  outcome.end_ns = std::max(outcome.end_ns, now);
   if constexpr (std::is_same_v<Scheduler, FastV0Scheduler>) {
     for (auto& scheduler : schedulers) scheduler.materialize_all();
   }

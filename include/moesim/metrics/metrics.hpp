@@ -31,6 +31,7 @@ struct RecorderOptions {
   bool time_series = true;
   SimTimeNs time_series_interval_ns = kNsPerS;
   std::int32_t num_replicas = 1;
+  std::int64_t blocks_per_replica = 0;      // KV blocks of each replica (time-series utilisation denominator)
   std::int32_t max_batch_size = 256;        // histogram bound for exact batch-size percentiles
   const StepLatencyModel* latency = nullptr;  // for the per-operator time breakdown (may be null)
 };
@@ -103,7 +104,8 @@ class MetricsRecorder final : public SimulationObserver {
   double kv_utilization_peak_ = 0;
   // Current deployment state for the time series.
   std::vector<std::int64_t> replica_running_, replica_waiting_, replica_used_, replica_total_;
-  std::int64_t total_running_ = 0, total_waiting_ = 0, total_used_ = 0, total_blocks_ = 0;
+  std::int64_t total_blocks_ = 0;  // initialised from the options (all replicas)
+  std::int64_t total_running_ = 0, total_waiting_ = 0, total_used_ = 0;
   SimTimeNs next_sample_ns_ = 0;
 };
 
