@@ -2,7 +2,7 @@
 // vLLM V0's default scheduler (no chunked prefill) with decode steps in O(1), whatever the batch size.
 //
 // ReplicaScheduler touches every running request in every decode step: O(batch) per step, O(tokens)
-// per run. This class gives bit-identical results (tests/scheduler/fast_v0_equivalence_test.cpp) while
+// per run. This class gives bit-identical results (tests/sim/fast_v0_equivalence_test.cpp) while
 // keeping running requests *lazy*: a decoding request's state is (g at decode step `base`), and after
 // the replica's decode counter D advances, g = g_base + (D - base). What a decode step needs is then
 // aggregate state kept up to date incrementally:
