@@ -84,6 +84,27 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
 
   SimTimeNs now = 0;
   const StepLatencyModel& latency = *setup.latency;
+  // Builds and launches the next step of an idle replica at `now` (kStepStart).
+  auto start_step = [&](std::size_t replica) {
+    ReplicaRuntime& rt = runtime[replica];
+    if (rt.busy) return;
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      outcome.interrupted = true;
+      return;
+    }
+    Scheduler& scheduler = schedulers[replica];
+    // A step that only rejected or preempted requests runs nothing: schedule again at once.
+    while (scheduler.schedule(rt.plan, now)) {
+      outcome.preemptions += rt.plan.preempted;
+      if (rt.plan.shape.num_seqs() == 0) continue;
+      const SimTimeNs duration = latency.step_time_ns(rt.plan.shape);
+      check_invariant(duration > 0, "no negative or zero step durations");
+      rt.busy = true;
+      rt.step_start_ns = now;
+      queue.push(now + duration, EventPhase::kStepEnd, static_cast<std::int32_t>(replica));
+      break;
+    }
+  };
   while (!queue.empty()) {
     const Event event = queue.pop();
     check_invariant(event.time_ns >= now, "time never goes back");
@@ -105,28 +126,10 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
         }
         break;
       }
-      case EventPhase::kStepStart: {
-        ReplicaRuntime& rt = runtime[replica];
-        rt.start_pending = false;
-        if (rt.busy) break;
-        if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
-          outcome.interrupted = true;
-          break;
-        }
-        Scheduler& scheduler = schedulers[replica];
-        // A step that only rejected or preempted requests runs nothing: schedule again at once.
-        while (scheduler.schedule(rt.plan, now)) {
-          outcome.preemptions += rt.plan.preempted;
-          if (rt.plan.shape.num_seqs() == 0) continue;
-          const SimTimeNs duration = latency.step_time_ns(rt.plan.shape);
-          check_invariant(duration > 0, "no negative or zero step durations");
-          rt.busy = true;
-          rt.step_start_ns = now;
-          queue.push(now + duration, EventPhase::kStepEnd, static_cast<std::int32_t>(replica));
-          break;
-        }
+      case EventPhase::kStepStart:
+        runtime[replica].start_pending = false;
+        start_step(replica);
         break;
-      }
       case EventPhase::kStepEnd: {
         ReplicaRuntime& rt = runtime[replica];
         Scheduler& scheduler = schedulers[replica];
@@ -153,8 +156,14 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
         }
         rt.steps += 1;
         rt.busy = false;
-        rt.start_pending = true;
-        queue.push(now, EventPhase::kStepStart, static_cast<std::int32_t>(replica));
+        if (queue.empty() || queue.top().time_ns > now) {
+          // Nothing else happens at this instant: the kStepStart event would be the very next one, so
+          // start the step now and save the queue round trip (same order, same results).
+          start_step(replica);
+        } else {
+          rt.start_pending = true;
+          queue.push(now, EventPhase::kStepStart, static_cast<std::int32_t>(replica));
+        }
         break;
       }
     }

@@ -1,0 +1,140 @@
+#include "moesim/metrics/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+namespace moesim {
+namespace {
+
+TEST(Distribution, PercentilesInterpolateLinearlyBetweenClosestRanksAsNumpyDoes) {
+  // numpy.percentile([1, 2, 3, 4, 10], [50, 90, 99]) = 3, 7.6, 9.76
+  const Distribution d = describe_distribution({10, 1, 4, 2, 3});
+  EXPECT_EQ(d.count, 5);
+  EXPECT_DOUBLE_EQ(d.mean, 4.0);
+  EXPECT_DOUBLE_EQ(d.p50, 3.0);
+  EXPECT_DOUBLE_EQ(d.p90, 7.6);
+  EXPECT_DOUBLE_EQ(d.p99, 9.76);
+  EXPECT_DOUBLE_EQ(d.max, 10.0);
+}
+
+TEST(Distribution, LargeSamplesGiveExactlyWhatAFullSortGives) {
+  // Above 4,096 values a radix sort is used: the order, hence every statistic, must equal std::sort's.
+  std::mt19937_64 engine(7);
+  std::vector<double> values(100000);
+  for (auto& v : values) v = static_cast<double>(engine() % 1000000) / 997.0 + static_cast<double>(engine() % 3);
+  values[17] = 0.0;
+  values[99] = 1e-300;
+  std::vector<double> sorted = values;
+  std::sort(sorted.begin(), sorted.end());
+  const Distribution d = describe_distribution(values);
+  double mean = 0;
+  for (const double v : sorted) mean += v;
+  mean /= static_cast<double>(sorted.size());
+  EXPECT_EQ(d.mean, mean);  // bit-identical: same summation order
+  EXPECT_EQ(d.p50, quantile_sorted(sorted, 0.5));
+  EXPECT_EQ(d.p99, quantile_sorted(sorted, 0.99));
+  EXPECT_EQ(d.max, sorted.back());
+}
+
+TEST(Distribution, EmptySampleIsAllZero) {
+  const Distribution d = describe_distribution({});
+  EXPECT_EQ(d.count, 0);
+  EXPECT_EQ(d.p99, 0.0);
+}
+
+StepPlan make_plan(int prefill_seqs, int prefill_tokens, int decode_seqs) {
+  StepPlan plan;
+  plan.shape.num_prefill_seqs = prefill_seqs;
+  plan.shape.prefill_tokens = prefill_tokens;
+  plan.shape.num_decode_seqs = decode_seqs;
+  return plan;
+}
+
+TEST(MetricsRecorder, CountsStepKindsAndWeightsBatchSizeAndKvByStepTime) {
+  RecorderOptions options;
+  options.max_batch_size = 8;
+  options.num_replicas = 1;
+  options.blocks_per_replica = 100;
+  options.time_series_interval_ns = kNsPerMs;
+  MetricsRecorder recorder(options);
+  const StepPlan prefill = make_plan(2, 100, 0);
+  const StepPlan decode = make_plan(0, 0, 4);
+  StepRecord r;
+  r.total_blocks = 100;
+  r.plan = &prefill;
+  r.start_ns = 0;
+  r.duration_ns = 3 * kNsPerMs;
+  r.used_blocks = 10;
+  recorder.on_step(r);
+  r.plan = &decode;
+  r.start_ns = 3 * kNsPerMs;
+  r.duration_ns = kNsPerMs;
+  r.used_blocks = 50;
+  recorder.on_step(r);
+  recorder.finish(4 * kNsPerMs);
+  EXPECT_EQ(recorder.prefill_steps(), 1);
+  EXPECT_EQ(recorder.decode_only_steps(), 1);
+  EXPECT_DOUBLE_EQ(recorder.seq_time_product_s() / recorder.busy_time_s(), (2 * 3.0 + 4 * 1.0) / 4.0);
+  EXPECT_DOUBLE_EQ(recorder.kv_time_product_s() / recorder.busy_time_s(), (0.1 * 3 + 0.5 * 1) / 4.0);
+  EXPECT_DOUBLE_EQ(recorder.kv_utilization_peak(), 0.5);
+  // Time series: samples at 0..4 ms; a sample at t shows the state after the last step ending <= t.
+  const TimeSeriesColumns& ts = recorder.time_series();
+  ASSERT_EQ(ts.time_s.size(), 5U);
+  EXPECT_EQ(ts.kv_blocks_used, (std::vector<std::int64_t>{0, 0, 0, 10, 50}));
+  EXPECT_DOUBLE_EQ(ts.kv_utilization[4], 0.5);
+  EXPECT_EQ(recorder.iterations().duration_s.size(), 2U);
+}
+
+TEST(MetricsRecorder, SamplesEveryNthStepButKeepsTheSummaryExact) {
+  RecorderOptions options;
+  options.iteration_sample_every = 3;
+  options.blocks_per_replica = 10;
+  MetricsRecorder recorder(options);
+  const StepPlan decode = make_plan(0, 0, 2);
+  StepRecord r;
+  r.plan = &decode;
+  r.total_blocks = 10;
+  for (int i = 0; i < 10; ++i) {
+    r.start_ns = i * kNsPerMs;
+    r.duration_ns = kNsPerMs;
+    recorder.on_step(r);
+  }
+  EXPECT_EQ(recorder.iterations().duration_s.size(), 4U);  // steps 0, 3, 6, 9
+  EXPECT_EQ(recorder.steps(), 10);
+  EXPECT_EQ(recorder.batch_size_histogram()[2], 10);
+}
+
+TEST(Summarize, DefinesLatenciesThroughputAndCostFromRequestTimes) {
+  SimulationOutcome outcome;
+  RequestState a;
+  a.prompt_tokens = 100;
+  a.target_output_tokens = a.generated = 11;
+  a.status = RequestStatus::kFinished;
+  a.arrival_ns = 0;
+  a.first_scheduled_ns = kNsPerMs;
+  a.first_token_ns = 2 * kNsPerMs;
+  a.completion_ns = 12 * kNsPerMs;  // 10 more tokens in 10 ms: TPOT 1 ms
+  RequestState b = a;
+  b.status = RequestStatus::kRejected;
+  b.generated = 0;
+  outcome.requests = {a, b};
+  outcome.end_ns = 12 * kNsPerMs;
+  RecorderOptions options;
+  const MetricsRecorder recorder(options);
+  const RunSummary s = summarize(outcome, recorder, 8, 3.6);
+  EXPECT_EQ(s.finished, 1);
+  EXPECT_EQ(s.rejected, 1);
+  EXPECT_DOUBLE_EQ(s.ttft_s.mean, 0.002);
+  EXPECT_DOUBLE_EQ(s.tpot_s.mean, 0.001);
+  EXPECT_DOUBLE_EQ(s.e2e_s.mean, 0.012);
+  EXPECT_DOUBLE_EQ(s.makespan_s, 0.012);
+  EXPECT_DOUBLE_EQ(s.output_tokens_per_s, 11 / 0.012);
+  // 8 GPUs x 3.6 USD/h x 0.012 s = 9.6e-5 USD for 11 tokens.
+  EXPECT_NEAR(s.cost_usd, 8 * 3.6 * 0.012 / 3600, 1e-15);
+  EXPECT_NEAR(s.cost_per_million_output_tokens_usd, s.cost_usd / 11e-6, 1e-9);
+}
+
+}  // namespace
+}  // namespace moesim
