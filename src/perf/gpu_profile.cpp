@@ -144,9 +144,12 @@ GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& fi
   }
   if (root["collectives"]) {
     const YAML::Node n = root["collectives"];
-    r.check_keys(n, "collectives", {"nvlink", "pcie", "internode"});
+    r.check_keys(n, "collectives", {"nvlink", "nvlink_direct", "pcie", "internode"});
     if (n.IsMap()) {
       read_collective(r, n, "nvlink", p.nvlink);
+      // Profiles written before nvlink_direct existed: direct NVLink behaves as the NVSwitch set.
+      p.nvlink_direct = p.nvlink;
+      read_collective(r, n, "nvlink_direct", p.nvlink_direct);
       read_collective(r, n, "pcie", p.pcie);
       read_collective(r, n, "internode", p.internode);
     }
@@ -212,6 +215,7 @@ std::string to_yaml(const GpuProfile& p) {
   out << YAML::EndMap;
   out << YAML::Key << "collectives" << YAML::Value << YAML::BeginMap;
   emit_collective(out, "nvlink", p.nvlink);
+  emit_collective(out, "nvlink_direct", p.nvlink_direct);
   emit_collective(out, "pcie", p.pcie);
   emit_collective(out, "internode", p.internode);
   out << YAML::EndMap;

@@ -48,15 +48,17 @@ LinkKind parse_kind(const std::string& kind, std::size_t index) {
 }
 
 int rank(LinkKind kind) {
-  // Which efficiency set a bottleneck uses; slower kinds rank higher.
+  // Which link of a path or group is its bottleneck kind (chooses the efficiency set); slower classes
+  // rank higher. NVSwitch and direct NVLink have the same port bandwidth on A100; a path through both
+  // (unusual) is charged the direct-NVLink set.
   switch (kind) {
-    case LinkKind::kNvlink:
     case LinkKind::kNvswitch: return 0;
-    case LinkKind::kPcie: return 1;
+    case LinkKind::kNvlink: return 1;
+    case LinkKind::kPcie: return 2;
     case LinkKind::kInfiniband:
-    case LinkKind::kEthernet: return 2;
+    case LinkKind::kEthernet: return 3;
   }
-  return 2;
+  return 3;
 }
 
 }  // namespace
@@ -257,11 +259,14 @@ GroupLink Topology::group_link(const std::vector<int>& gpus) const {
 }
 
 const CollectiveEfficiency& collective_efficiency_for(const GpuProfile& profile, LinkKind kind) {
-  switch (rank(kind)) {
-    case 0: return profile.nvlink;
-    case 1: return profile.pcie;
-    default: return profile.internode;
+  switch (kind) {
+    case LinkKind::kNvswitch: return profile.nvlink;
+    case LinkKind::kNvlink: return profile.nvlink_direct;
+    case LinkKind::kPcie: return profile.pcie;
+    case LinkKind::kInfiniband:
+    case LinkKind::kEthernet: return profile.internode;
   }
+  return profile.internode;
 }
 
 double Topology::all_reduce_time_s(const std::vector<int>& gpus, double bytes, const GpuProfile& p) const {

@@ -47,10 +47,37 @@ TEST_F(ShippedA100Profile, PredictsTheHeldOutModelsLinearOpsWithinTheIssueTarget
   EXPECT_LE(held.max_relative_error, 0.40);
 }
 
-TEST_F(ShippedA100Profile, PredictsLargeAllReducesWithinTheIssueTargets) {
-  EXPECT_LE(find_stats(*errors_, "vidur a100_dgx all-reduce 2 GPUs NVSwitch, >= 16 MiB").median_relative_error, 0.05);
-  EXPECT_LE(find_stats(*errors_, "vidur a100_dgx all-reduce 4 GPUs NVSwitch, >= 16 MiB").median_relative_error, 0.15);
-  EXPECT_LE(find_stats(*errors_, "vidur a100_dgx all-reduce 8 GPUs NVSwitch, >= 16 MiB").median_relative_error, 0.15);
+// Issue target: all-reduce of large messages (>= 16 MiB) within 5% median on 2 GPUs and 15% on 4-8 GPUs,
+// on every A100 topology in the data (NVSwitch node, NVLink-pair node, two DGX nodes over InfiniBand).
+TEST_F(ShippedA100Profile, PredictsLargeAllReducesOnTwoGpusWithinFivePercentMedian) {
+  for (const std::string name :
+       {"vidur a100_dgx all-reduce 2 GPUs NVSwitch, >= 16 MiB", "vidur a100_pairwise_nvlink all-reduce 2 GPUs, >= 16 MiB",
+        "vidur a100_dgx all-reduce across 2 nodes, 2 GPUs (1 per node), >= 16 MiB"}) {
+    const auto& e = find_stats(*errors_, name);
+    EXPECT_GT(e.rows, 300u) << name;
+    EXPECT_LE(e.median_relative_error, 0.05) << name;
+  }
+}
+
+TEST_F(ShippedA100Profile, PredictsLargeAllReducesOnFourToEightGpusWithinFifteenPercentMedian) {
+  for (const std::string name :
+       {"vidur a100_dgx all-reduce 4 GPUs NVSwitch, >= 16 MiB", "vidur a100_dgx all-reduce 8 GPUs NVSwitch, >= 16 MiB",
+        "vidur a100_pairwise_nvlink all-reduce 4 GPUs, >= 16 MiB",
+        "vidur a100_dgx all-reduce across 2 nodes, 4 GPUs (2 per node), >= 16 MiB",
+        "vidur a100_dgx all-reduce across 2 nodes, 8 GPUs (4 per node), >= 16 MiB"}) {
+    const auto& e = find_stats(*errors_, name);
+    EXPECT_GT(e.rows, 300u) << name;
+    EXPECT_LE(e.median_relative_error, 0.15) << name;
+  }
+}
+
+TEST_F(ShippedA100Profile, PredictsTwoNodeAllReducesWithinTheBoundDocumentedInLatencyModelMd) {
+  // 16 GPUs is outside the issue's 2-8 GPU targets: a regression bound a little above docs/latency-model.md.
+  EXPECT_LE(find_stats(*errors_, "vidur a100_dgx all-reduce across 2 nodes (InfiniBand), >= 16 MiB").median_relative_error,
+            0.05);
+  EXPECT_LE(find_stats(*errors_, "vidur a100_dgx all-reduce across 2 nodes, 16 GPUs (8 per node), >= 16 MiB")
+                .median_relative_error,
+            0.06);
 }
 
 TEST_F(ShippedA100Profile, PredictsWholeStepsWithinTheBoundsDocumentedInLatencyModelMd) {
@@ -78,6 +105,17 @@ TEST(Calibration, IsDeterministicAndReproducesTheShippedProfile) {
   EXPECT_NEAR(first.profile.engine.fixed_s, shipped.engine.fixed_s, 1e-7);
   EXPECT_NEAR(first.profile.nvlink.bandwidth_efficiency_by_group[0], shipped.nvlink.bandwidth_efficiency_by_group[0],
               1e-5);
+  EXPECT_NEAR(first.profile.nvlink_direct.bandwidth_efficiency_by_group[0],
+              shipped.nvlink_direct.bandwidth_efficiency_by_group[0], 1e-5);
+  EXPECT_NEAR(first.profile.internode.bandwidth_efficiency_by_group[3],
+              shipped.internode.bandwidth_efficiency_by_group[3], 1e-5);
+}
+
+TEST(Calibration, FitsTheDirectNvlinkPairSeparatelyFromTheNvswitch) {
+  // The NVLink pair of Vidur's a100_pairwise_nvlink node reaches a larger fraction of 300 GB/s than a
+  // 2-GPU group through the DGX NVSwitch (about 180 vs 145 GB/s bus bandwidth at >= 16 MiB).
+  const GpuProfile shipped = *embedded_gpu_profile("A100-SXM-80GB");
+  EXPECT_GT(shipped.nvlink_direct.bandwidth_efficiency_by_group[0], shipped.nvlink.bandwidth_efficiency_by_group[0] + 0.03);
 }
 
 TEST(Calibration, MissingDataDirectoryIsAnInputErrorNamingTheFile) {

@@ -79,6 +79,20 @@ TEST(GpuProfile, UnknownKeyIsAConfigErrorWithLineAndSuggestion) {
   }
 }
 
+TEST(GpuProfile, ProfileWithoutADirectNvlinkSetUsesTheNvswitchSetForIt) {
+  const GpuProfile p = parse_gpu_profile_yaml(
+      "gpu: X\ncollectives:\n  nvlink:\n    bandwidth_efficiency_by_group: [0.5, 0.4, 0.3, 0.2]\n"
+      "    latency_base_us: 30\n",
+      "p.yaml");
+  EXPECT_DOUBLE_EQ(p.nvlink_direct.bandwidth_efficiency_by_group[1], 0.4);
+  EXPECT_DOUBLE_EQ(p.nvlink_direct.latency_base_s, 30e-6);
+  const GpuProfile q = parse_gpu_profile_yaml(
+      "gpu: X\ncollectives:\n  nvlink:\n    latency_base_us: 30\n  nvlink_direct:\n    latency_base_us: 20\n",
+      "p.yaml");
+  EXPECT_DOUBLE_EQ(q.nvlink.latency_base_s, 30e-6);
+  EXPECT_DOUBLE_EQ(q.nvlink_direct.latency_base_s, 20e-6);
+}
+
 TEST(GpuProfile, EfficiencyAboveOneIsRejected) {
   EXPECT_THROW((void)parse_gpu_profile_yaml("gpu: X\ngemm:\n  memory_efficiency: 1.5\n", "p.yaml"), ConfigError);
 }

@@ -85,6 +85,23 @@ TEST(Topology, CollectiveTimesGrowWithTheMessageAndAllReduceCostsTwiceAllGather)
   EXPECT_GT(t.all_to_all_time_s(g, 1e9, p), 0.0);
 }
 
+TEST(Topology, ANvlinkPairUsesTheDirectNvlinkEfficienciesAndANvswitchPairTheNvswitchOnes) {
+  GpuProfile p;
+  p.nvlink.bandwidth_efficiency_by_group = {0.5, 0.5, 0.5, 0.5};
+  p.nvlink_direct.bandwidth_efficiency_by_group = {0.25, 0.25, 0.25, 0.25};
+  for (CollectiveEfficiency* c : {&p.nvlink, &p.nvlink_direct}) {
+    c->latency_base_s = 0;
+    c->latency_per_step_s = 0;
+  }
+  const Topology pairwise = Topology::build(cluster("pairwise-nvlink", 1, 4));
+  const Topology dgx = Topology::build(cluster("dgx-nvswitch", 1, 8));
+  // Same 300 GB/s link on both; the direct pair's efficiency is half, so the bandwidth term doubles.
+  const double pair_s = pairwise.all_reduce_time_s({0, 1}, 1e9, p) - pairwise.all_reduce_time_s({0, 1}, 0.5e9, p);
+  const double switch_s = dgx.all_reduce_time_s({0, 1}, 1e9, p) - dgx.all_reduce_time_s({0, 1}, 0.5e9, p);
+  EXPECT_NEAR(pair_s, 2 * switch_s, 1e-12);
+  EXPECT_NEAR(switch_s, 0.5e9 / (300e9 * 0.5), 1e-12);
+}
+
 TEST(ReplicaPlacement, ReplicasTakeContiguousGpusAndExpertParallelMustDivideTensorParallel) {
   const ReplicaPlacement p = place_replica(1, 2, 2, 2, 8);
   ASSERT_EQ(p.tp_groups.size(), 2u);

@@ -44,7 +44,8 @@ struct CalibrationResult {
 };
 
 // Fits, in order: GEMM efficiencies (Vidur mlp.csv, fit models), elementwise kernels (same files),
-// all-reduce efficiencies per link kind and group size (Vidur all_reduce.csv), then attention efficiencies and
+// all-reduce efficiencies per link kind (NVSwitch, direct NVLink pair, PCIe, inter-node) and group size
+// (Vidur all_reduce.csv; robust Cauchy loss), then attention efficiencies and
 // engine overhead on whole vLLM steps (DistServe's profile); splitwise-sim whole steps are reported only. `start` gives the
 // starting point and every constant that is not fitted. Deterministic (single-threaded Ceres).
 [[nodiscard]] CalibrationResult calibrate_gpu_profile(const GpuSpec& gpu, const GpuProfile& start,

@@ -70,7 +70,12 @@ struct GpuProfile {
   GemmEfficiency gemm;
   ElementwiseEfficiency elementwise;
   AttentionEfficiency attention;
-  CollectiveEfficiency nvlink;      // NVSwitch / NVLink groups
+  CollectiveEfficiency nvlink;      // groups whose bottleneck is an NVSwitch port (YAML key `nvlink`)
+  // Groups whose bottleneck is a direct GPU-to-GPU NVLink without a switch (the NVLink pairs of the
+  // `pairwise-nvlink` topology, custom links of kind `nvlink`). NCCL reaches a different fraction of the
+  // link there than through an NVSwitch (Vidur a100_pairwise_nvlink vs a100_dgx 2-GPU rows), so it has
+  // its own set; a YAML without `collectives.nvlink_direct` inherits `nvlink`.
+  CollectiveEfficiency nvlink_direct;
   CollectiveEfficiency pcie;        // groups whose bottleneck is PCIe
   CollectiveEfficiency internode;   // groups whose bottleneck is the inter-node network
   EngineOverhead engine;
