@@ -45,8 +45,15 @@ std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const 
   const double tokens_per_request = 1.0 + mean_prompt_tokens / std::max(1.0, mean_output_tokens);
   const double b_cap = std::floor(kMaxAnalyticStepTokens / tokens_per_request);
   in.max_batch = static_cast<std::int64_t>(b_cap);
-  const auto table_tokens = static_cast<std::int64_t>(
-      std::min(kMaxAnalyticStepTokens, std::ceil(std::max(1.0, std::min(b_uncapped, b_cap)) * tokens_per_request) + 2));
+  // analytic_serving_model interpolates between floor(x) and floor(x) + 1 sequences: decode steps of up to
+  // floor(b) + 1 sequences and prefill steps of up to floor(b/n) + 1 prompts of round(p) tokens. The tables
+  // must cover both (with b/n below 1 and long prompts the prefill of one whole prompt is the larger;
+  // found by tests/cli with prompts longer than max_model_len). At most 2^18 + p tokens, since b <= b_cap.
+  const double b_used = std::max(1.0, std::min(b_uncapped, b_cap));
+  const double decode_step_tokens = std::floor(b_used) + 1.0;
+  const double prefill_step_tokens =
+      (std::floor(b_used / std::max(mean_output_tokens, 1e-9)) + 1.0) * std::round(mean_prompt_tokens);
+  const auto table_tokens = static_cast<std::int64_t>(std::max(decode_step_tokens, prefill_step_tokens) + 2.0);
   BuiltLatencyModel analytic_latency =
       moesim::make_latency_model(scenario.model, scenario.cluster, scenario.serving, scenario.latency,
                                  std::max(table_tokens, max_step_tokens(scenario.serving)));

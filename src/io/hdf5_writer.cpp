@@ -2,6 +2,8 @@
 
 #include <H5Cpp.h>
 
+#include <fstream>
+#include <vector>
 #include <stdexcept>
 
 namespace moesim::h5 {
@@ -127,14 +129,32 @@ void Group::set_attribute(const std::string& name, std::int64_t value) {
   }
 }
 
+// The file is built in memory (HDF5's core driver, no backing store) and written to disk by close() with
+// one checked stream write. HDF5 itself never writes to the disk: when its own writes failed (a full disk,
+// a file-size limit), its object and file closes failed too and left stale ids that crashed the process
+// at exit in H5_term_library (found by tests/cli CliWriteError with RLIMIT_FSIZE, HDF5 1.10.8). The cost
+// is memory: the whole file is held, and copied once, when it is written.
 struct File::Impl {
   H5::H5File file;
+  std::filesystem::path path;
 };
+
+namespace {
+constexpr std::size_t kCoreDriverIncrementBytes = std::size_t{64} << 20;  // growth step of the in-memory image
+}  // namespace
 
 File::File(const std::filesystem::path& path) {
   H5::Exception::dontPrint();
+  {
+    // Create (truncate) the file now, as the sec2 driver would, so a bad path fails here and not at close.
+    std::ofstream create(path, std::ios::binary | std::ios::trunc);
+    if (!create) throw std::runtime_error("cannot create '" + path.string() + "'");
+  }
   try {
-    impl_ = std::make_unique<Impl>(Impl{H5::H5File(path.string(), H5F_ACC_TRUNC)});
+    H5::FileAccPropList access;
+    access.setCore(kCoreDriverIncrementBytes, false);
+    impl_ = std::make_unique<Impl>(
+        Impl{H5::H5File(path.string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access), path});
   } catch (const H5::Exception& e) {
     rethrow("creating '" + path.string() + "'", e);
   }
@@ -142,7 +162,7 @@ File::File(const std::filesystem::path& path) {
 
 File::~File() {
   try {
-    if (impl_) impl_->file.close();
+    if (impl_) impl_->file.close();  // in memory: nothing reaches the disk without close()
   } catch (...) {  // NOLINT(bugprone-empty-catch): destructors must not throw; close() reports errors
   }
 }
@@ -156,13 +176,25 @@ Group File::root() {
 }
 
 void File::close() {
+  std::vector<char> image;
   try {
     impl_->file.flush(H5F_SCOPE_GLOBAL);
+    const ssize_t size = H5Fget_file_image(impl_->file.getId(), nullptr, 0);
+    if (size < 0) throw std::runtime_error("HDF5 error while taking the file image");
+    image.resize(static_cast<std::size_t>(size));
+    if (H5Fget_file_image(impl_->file.getId(), image.data(), image.size()) != size) {
+      throw std::runtime_error("HDF5 error while copying the file image");
+    }
     impl_->file.close();
   } catch (const H5::Exception& e) {
-    rethrow("closing the file (disk full?)", e);
+    rethrow("closing the file", e);
   }
+  const std::filesystem::path path = impl_->path;
   impl_.reset();
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(image.data(), static_cast<std::streamsize>(image.size()));
+  out.flush();
+  if (!out) throw std::runtime_error("cannot write " + std::to_string(image.size()) + " bytes (disk full?)");
 }
 
 }  // namespace moesim::h5

@@ -167,7 +167,9 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
   check_invariant(content.outcome != nullptr && content.recorder != nullptr && content.summary != nullptr,
                   "results writer has an outcome, recorder and summary");
   AtomicOutputPath output(path, policy);
-  {
+  // A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
+  // temporary file is removed by `output`'s destructor, so say which file failed and that nothing was left.
+  try {
     h5::File file(output.temporary_path());
     h5::Group root = file.root();
     root.set_attribute("schema_version", kResultsSchemaVersion);
@@ -193,6 +195,8 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
     operators.write_strings("name", names, "operator");
     operators.write("time_s", std::span<const double>(seconds), "s", "time per operator summed over recorded steps");
     file.close();
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("write error on '" + path.string() + "': " + e.what() + "; nothing was written");
   }
   output.commit();
 }

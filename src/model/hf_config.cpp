@@ -202,6 +202,10 @@ ModelArchitecture parse_hf_config(const std::string& json_text, const std::strin
   } catch (const json::parse_error& error) {
     throw InputError(source_name, line_of_byte(json_text, error.byte), "",
                      std::string("invalid JSON: ") + error.what());
+  } catch (const json::out_of_range& error) {
+    // A number beyond double's range (e.g. 1e706) is reported as out_of_range, not parse_error
+    // (found by tests/fuzz/fuzz_hf_config); it carries no byte offset.
+    throw InputError(source_name, 0, "", std::string("invalid JSON: ") + error.what());
   }
   if (!document.is_object()) {
     throw ConfigError(ConfigIssue{source_name, 0, 0, "", "a Hugging Face config.json must be a JSON object"});

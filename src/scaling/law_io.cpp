@@ -24,7 +24,11 @@ class Reader {
 
   void check_keys(const YAML::Node& map, const std::string& path, const std::vector<std::string>& allowed) {
     for (const auto& kv : map) {
-      const auto key = kv.first.as<std::string>();
+      if (!kv.first.IsScalar()) {  // a list or map used as a key (found by tests/fuzz/fuzz_law)
+        issue(kv.first.Mark(), path, "keys must be plain names; allowed: " + join_alternatives(allowed));
+        continue;
+      }
+      const auto key = kv.first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         const std::string hint = closest_match(key, allowed);
         issue(kv.first.Mark(), path.empty() ? key : path + "." + key,
@@ -138,7 +142,12 @@ ScalingLaw parse_law_yaml(const std::string& text_in, const std::string& file_na
   } else {
     r.issue(root.Mark(), "coefficients", "missing; a map of the form's coefficients is required");
   }
-  if (const YAML::Node a = root["accounting"]) {
+  // A section given as a scalar or a list would make yaml-cpp's operator[] throw BadSubscript (found by
+  // tests/fuzz/fuzz_law): report it instead.
+  for (const char* section : {"accounting", "fit"}) {
+    if (const YAML::Node node = root[section]; node && !node.IsMap()) r.issue(node.Mark(), section, "must be a map");
+  }
+  if (const YAML::Node a = root["accounting"]; a && a.IsMap()) {
     r.check_keys(a, "accounting", {"training_parameters", "top_k", "expert_growth"});
     std::string conv;
     if (r.text(a, "training_parameters", "accounting.training_parameters", conv, false)) {
@@ -162,7 +171,7 @@ ScalingLaw parse_law_yaml(const std::string& text_in, const std::string& file_na
       law.accounting.expert_growth = v;
     }
   }
-  if (const YAML::Node f = root["fit"]) {
+  if (const YAML::Node f = root["fit"]; f && f.IsMap()) {
     r.check_keys(f, "fit", {"objective", "rmsle", "rows", "notes"});
     r.number(f, "objective", "fit.objective", law.objective, false);
     r.number(f, "rmsle", "fit.rmsle", law.rmsle, false);

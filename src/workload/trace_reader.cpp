@@ -113,6 +113,11 @@ std::optional<std::int64_t> parse_timestamp_ns(std::string_view text) {
     return std::nullopt;
   }
   const std::int64_t seconds = days_from_civil(year, month, day) * 86'400 + hour * 3'600 + minute * 60 + second;
+  // Nanoseconds since 1970 fit an int64 up to 2262-04-11; earlier than 1970 would make differences of two
+  // timestamps overflow. Out of that range is not a timestamp here (year 9999 overflowed: found by
+  // tests/fuzz/fuzz_trace_azure under UBSan).
+  constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1;
+  if (seconds < 0 || seconds > kMaxSeconds) return std::nullopt;
   return seconds * 1'000'000'000 + fraction_ns;
 }
 
@@ -376,8 +381,8 @@ void read_azure_csv(std::string_view text, RowCollector& collector, std::vector<
     if (!time_ns) {
       collector.bad_row(row, std::string(kAzureTime),
                         "'" + shorten(fields[time_col]) +
-                            "' is not a timestamp; expected YYYY-MM-DD HH:MM:SS[.fraction], e.g. 2023-11-16 "
-                            "18:15:46.6805900");
+                            "' is not a timestamp; expected YYYY-MM-DD HH:MM:SS[.fraction] from 1970 to 2262, "
+                            "e.g. 2023-11-16 18:15:46.6805900");
       continue;
     }
     TraceRow out;

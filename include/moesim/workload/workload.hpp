@@ -48,7 +48,8 @@ std::vector<ConfigIssue> validate_workload_config(const WorkloadConfig& config);
 
 // "2023-11-16 18:15:46.6805900" (Azure LLM trace; 'T' also accepted between date and time; 0 to 9
 // fractional digits) -> nanoseconds since 1970-01-01 00:00:00 (the trace's clock; no time zone).
-// nullopt when the text is not such a timestamp or a field is out of range (month 13, 25:00, ...).
+// nullopt when the text is not such a timestamp or a field is out of range (month 13, 25:00, ...), or it
+// is before 1970 or after 2262-04-11 (int64 nanoseconds).
 std::optional<std::int64_t> parse_timestamp_ns(std::string_view text);
 
 // Spellings used in error messages and docs ("auto", "vidur_csv", "azure_csv", "jsonl").

@@ -1,0 +1,145 @@
+// Interrupted and failing runs: SIGINT/SIGTERM leave a valid HDF5 file marked incomplete (root attribute
+// complete = 0) holding the finished work and exit 130; a write error (a full disk, simulated with
+// RLIMIT_FSIZE) leaves no half-written file, says so, and exits 1.
+#include <H5Apublic.h>
+#include <H5Dpublic.h>
+#include <H5Fpublic.h>
+#include <H5Ppublic.h>
+#include <H5Tpublic.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
+#include "cli_harness.hpp"
+
+namespace moesim::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Hours of simulated traffic: the ShareGPT trace repeated to 2 million requests, Poisson arrivals. The
+// run takes far longer than the test waits, so the signal always lands mid-run.
+std::string long_scenario() {
+  return R"(name: long
+cluster: {gpu: A100-SXM-80GB, nodes: 1, gpus_per_node: 1, cost_per_gpu_hour_usd: 5.0}
+model: {preset: llama-2-7b}
+serving: {scheduler: v0}
+workload:
+  trace: )" + source_path("traces/sharegpt_8k_llama2.csv") +
+         R"(
+  prompt_tokens: {distribution: trace, max: 3072}
+  output_tokens: {distribution: trace, max: 1024}
+  arrivals: {process: poisson, rate_per_s: 2.0}
+  num_requests: 2000000
+  seed: 11
+)";
+}
+
+struct ResultsFile {
+  std::int64_t complete = -1;
+  double interrupted = -1;
+  double finished_requests = -1;
+  double num_requests = -1;
+};
+
+double read_scalar(hid_t file, const char* name) {
+  double value = -1;
+  const hid_t dataset = H5Dopen2(file, name, H5P_DEFAULT);
+  if (dataset < 0) return value;
+  H5Dread(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value);  // length-1 dataset
+  H5Dclose(dataset);
+  return value;
+}
+
+// Opening the file at all is the validity check: a half-written HDF5 file does not open.
+bool read_results(const std::filesystem::path& path, ResultsFile* out) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) return false;
+  const hid_t attribute = H5Aopen_by_name(file, "/", "complete", H5P_DEFAULT, H5P_DEFAULT);
+  if (attribute >= 0) {
+    H5Aread(attribute, H5T_NATIVE_INT64, &out->complete);
+    H5Aclose(attribute);
+  }
+  out->interrupted = read_scalar(file, "/summary/interrupted");
+  out->finished_requests = read_scalar(file, "/summary/finished_requests");
+  out->num_requests = read_scalar(file, "/summary/num_requests");
+  H5Fclose(file);
+  return true;
+}
+
+class CliInterrupt : public ::testing::TestWithParam<int> {};
+
+TEST_P(CliInterrupt, LeavesAValidIncompleteFileWithTheFinishedWorkAndExits130) {
+  const int signal_number = GetParam();
+  TempDir dir;
+  dir.write("long.yaml", long_scenario());
+  RunningCommand run(dir, {"run", "long.yaml", "-o", "out.h5", "--no-iterations", "--no-timeseries"});
+  // The handlers are installed just before the event loop starts (after the workload is built).
+  ASSERT_TRUE(run.wait_until_catching(signal_number, 20.0)) << "moesim run never installed its handler";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it finish some requests
+  ASSERT_EQ(::kill(run.pid(), signal_number), 0);
+  const CommandResult r = run.wait();
+  EXPECT_EQ(r.term_signal, 0);
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("interrupted"));
+  EXPECT_THAT(r.out, HasSubstr("marked incomplete"));
+
+  EXPECT_EQ(dir.listing(), (std::set<std::string>{"long.yaml", "out.h5"})) << "a temporary file was left";
+  ResultsFile results;
+  ASSERT_TRUE(read_results(dir.path() / "out.h5", &results)) << "out.h5 is not a valid HDF5 file";
+  EXPECT_EQ(results.complete, 0);
+  EXPECT_EQ(results.interrupted, 1.0);
+  EXPECT_EQ(results.num_requests, 2000000.0);
+  EXPECT_GT(results.finished_requests, 0.0);
+  EXPECT_LT(results.finished_requests, results.num_requests);
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, CliInterrupt, ::testing::Values(SIGINT, SIGTERM),
+                         [](const ::testing::TestParamInfo<int>& param_info) {
+                           return std::string(param_info.param == SIGINT ? "SIGINT" : "SIGTERM");
+                         });
+
+TEST(CliWriteError, FullDiskLeavesNoHalfWrittenFileSaysSoAndExitsOne) {
+  TempDir dir;
+  dir.write("scenario.yaml", R"(name: small
+cluster: {gpu: A100-SXM-80GB, nodes: 1, gpus_per_node: 1, cost_per_gpu_hour_usd: 5.0}
+model: {preset: llama-2-7b}
+workload:
+  prompt_tokens: {distribution: uniform, low: 16, high: 512}
+  output_tokens: {distribution: uniform, low: 4, high: 256}
+  arrivals: {process: poisson, rate_per_s: 20.0}
+  num_requests: 2000
+  seed: 5
+)");
+  // RLIMIT_FSIZE of 64 KiB (ulimit -f counts 512-byte blocks) makes every write past it fail with EFBIG,
+  // as a full disk fails with ENOSPC; SIGXFSZ is ignored so that the write returns an error instead of
+  // killing the process.
+  const CommandResult r = run_shell(dir, "trap '' XFSZ; ulimit -f 128; exec \"$MOESIM\" run scenario.yaml -o out.h5");
+  EXPECT_EQ(r.term_signal, 0);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("out.h5"));
+  EXPECT_THAT(r.err, HasSubstr("nothing was written"));
+  EXPECT_EQ(dir.listing(), (std::set<std::string>{"scenario.yaml"})) << "a half-written file was left";
+}
+
+TEST(CliWriteError, FullDiskWhileWritingALawFileLeavesNoFile) {
+  TempDir dir;
+  // The law file is a few kilobytes; a 1-block (512-byte) limit makes its write fail while stderr (a file
+  // here too, under the same limit) still has room for the message.
+  const std::string csv = source_path("data/scaling/epoch_chinchilla_svg_extracted_data.csv");
+  const CommandResult r = run_shell(dir, "trap '' XFSZ; ulimit -f 1; exec \"$MOESIM\" fit '" + csv +
+                                             "' --law chinchilla --n-column 'Model Size' --flops-column 'Training FLOP'"
+                                             " --grid small --threads 1 -o law.yaml");
+  EXPECT_EQ(r.term_signal, 0);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("law.yaml"));
+  EXPECT_THAT(r.err, HasSubstr("nothing was written"));
+  EXPECT_TRUE(dir.listing().empty()) << "a half-written file was left";
+}
+
+}  // namespace
+}  // namespace moesim::test
