@@ -3,6 +3,8 @@
 # build-fuzz/ and runs each for a bounded time on its seed corpus (tests/fuzz/corpus/<target>/).
 # Usage: scripts/fuzz.sh [target ...]          (default: every target)
 #   FUZZ_SECONDS=30    seconds per target (default 30)
+#   FUZZ_RUNS=N        instead of a time bound: exactly N inputs per target, with a fixed seed
+#                      (FUZZ_SEED, default 1), so a CI run is reproducible and cannot fail by chance
 #   FUZZ_INSTALL=1     first install clang and libFuzzer from Debian (clang, libclang-rt-14-dev)
 # New inputs found go to build-fuzz/corpus/<target>/ (not into the repository); a crash is saved as
 # build-fuzz/artifacts/<target>-crash-* and the script exits non-zero. Reproduce one with
@@ -11,6 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-30}"
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  bound=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+  bound_text="${FUZZ_RUNS} inputs, seed ${FUZZ_SEED:-1}"
+else
+  bound=(-max_total_time="$seconds")
+  bound_text="${seconds} s"
+fi
 jobs="${FUZZ_BUILD_JOBS:-2}"
 
 if [ "${FUZZ_INSTALL:-0}" = "1" ]; then
@@ -36,10 +45,11 @@ cmake --build build-fuzz --target "${targets[@]}" -j"$jobs"
 mkdir -p build-fuzz/artifacts
 status=0
 for target in "${targets[@]}"; do
+  rm -rf "build-fuzz/corpus/$target"  # start from the seed corpus only: reproducible runs
   mkdir -p "build-fuzz/corpus/$target"
-  echo "== $target: ${seconds} s"
+  echo "== $target: ${bound_text}"
   if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
-      "build-fuzz/tests/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      "build-fuzz/tests/fuzz/$target" "${bound[@]}" -timeout=10 -rss_limit_mb=2048 \
       -max_len=16384 -artifact_prefix="build-fuzz/artifacts/$target-" -print_final_stats=1 \
       "build-fuzz/corpus/$target" "tests/fuzz/corpus/$target" 2>"build-fuzz/$target.log"; then
     echo "   FAILED: see build-fuzz/$target.log and build-fuzz/artifacts/$target-*" >&2

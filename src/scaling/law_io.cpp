@@ -160,8 +160,9 @@ ScalingLaw parse_law_yaml(const std::string& text_in, const std::string& file_na
     }
     double v = 0;
     if (r.number(a, "top_k", "accounting.top_k", v, false)) {
-      if (v < 1 || v != std::floor(v)) {
-        r.issue(a["top_k"].Mark(), "accounting.top_k", "must be an integer >= 1");
+      // Bounded before the cast (an out-of-range double -> int conversion is undefined; found by fuzz_law).
+      if (!(v >= 1 && v <= 1024) || v != std::floor(v)) {
+        r.issue(a["top_k"].Mark(), "accounting.top_k", "must be an integer between 1 and 1024");
       } else {
         law.accounting.top_k = static_cast<int>(v);
       }
@@ -176,7 +177,13 @@ ScalingLaw parse_law_yaml(const std::string& text_in, const std::string& file_na
     r.number(f, "objective", "fit.objective", law.objective, false);
     r.number(f, "rmsle", "fit.rmsle", law.rmsle, false);
     double rows = 0;
-    if (r.number(f, "rows", "fit.rows", rows, false)) law.fit_rows = static_cast<long long>(rows);
+    if (r.number(f, "rows", "fit.rows", rows, false)) {
+      if (!(rows >= 0 && rows <= 1e15) || rows != std::floor(rows)) {
+        r.issue(f["rows"].Mark(), "fit.rows", "must be an integer between 0 and 1e15");
+      } else {
+        law.fit_rows = static_cast<long long>(rows);
+      }
+    }
     r.text(f, "notes", "fit.notes", law.fit_notes, false);
     while (!law.fit_notes.empty() && law.fit_notes.back() == '\n') law.fit_notes.pop_back();
   }

@@ -160,6 +160,23 @@ std::vector<ConfigIssue> validate_workload_config(const WorkloadConfig& config) 
   return issues;
 }
 
+namespace {
+
+// Simulated time is int64 nanoseconds: arrivals beyond ~292 years cannot be represented (a tiny arrival
+// rate or a huge time scale would otherwise overflow, which is undefined behaviour).
+SimTimeNs arrival_seconds_to_ns(double seconds) {
+  constexpr double kMaxArrivalS = 9.0e9;  // < INT64_MAX / 1e9 = 9.22e9 s
+  if (!(seconds >= 0 && seconds <= kMaxArrivalS)) {
+    throw ConfigError(ConfigIssue{"<workload>", 0, 0, "workload.arrivals",
+                                  "arrival time " + std::to_string(seconds) +
+                                      " s is outside the simulated range [0, 9e9] s (about 285 years): raise "
+                                      "rate_per_s or lower time_scale"});
+  }
+  return seconds_to_ns(seconds);
+}
+
+}  // namespace
+
 Workload build_workload(const WorkloadConfig& config, WorkloadBuildReport* report) {
   if (auto issues = validate_workload_config(config); !issues.empty()) throw ConfigError(std::move(issues));
 
@@ -229,7 +246,7 @@ Workload build_workload(const WorkloadConfig& config, WorkloadBuildReport* repor
       double t_s = 0;
       for (std::int64_t i = 0; i < n; ++i) {
         if (i > 0) t_s += a.kind == ArrivalKind::kPoisson ? random.exponential(a.rate_per_s) : random.gamma(shape, scale);
-        workload[static_cast<std::size_t>(i)].arrival_ns = seconds_to_ns(t_s);
+        workload[static_cast<std::size_t>(i)].arrival_ns = arrival_seconds_to_ns(t_s);
       }
       break;
     }
@@ -254,7 +271,7 @@ Workload build_workload(const WorkloadConfig& config, WorkloadBuildReport* repor
         const std::int64_t pass = i / trace_rows;
         const double t_s = trace[static_cast<std::size_t>(i % trace_rows)].arrival_s +
                            static_cast<double>(pass) * pass_shift_s;
-        workload[static_cast<std::size_t>(i)].arrival_ns = seconds_to_ns(t_s / a.time_scale);
+        workload[static_cast<std::size_t>(i)].arrival_ns = arrival_seconds_to_ns(t_s / a.time_scale);
       }
       break;
     }

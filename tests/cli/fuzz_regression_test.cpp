@@ -63,5 +63,14 @@ TEST(FuzzRegression, LawKeyThatIsAListIsAConfigError) {
   expect_config_error_naming(std::string(kLawHead) + "? [a, b]\n: 1\n", "keys must be plain names");
 }
 
+// fuzz_law (UBSan, CI run): `accounting.top_k: 4.4e111` was cast to int (undefined behaviour) before any
+// range check; `fit.rows` likewise to long long.
+TEST(FuzzRegression, LawIntegersOutsideTheirRangeAreConfigErrorsNotCasts) {
+  expect_config_error_naming(std::string(kLawHead) + "accounting:\n  top_k: 4.44444e+111\n",
+                             "accounting.top_k: must be an integer between 1 and 1024");
+  expect_config_error_naming(std::string(kLawHead) + "fit:\n  rows: 1e300\n",
+                             "fit.rows: must be an integer between 0 and 1e15");
+}
+
 }  // namespace
 }  // namespace moesim

@@ -417,3 +417,21 @@ TEST(WorkloadConfigErrors, TraceErrorsPropagateAsInputErrors) {
 
 }  // namespace
 }  // namespace moesim
+
+namespace moesim {
+namespace {
+
+TEST(BuildWorkload, ArrivalsBeyondTheSimulatedTimeRangeAreAConfigError) {
+  WorkloadConfig config;
+  config.prompt.kind = LengthDistributionKind::kFixed;
+  config.prompt.value = 10;
+  config.output.kind = LengthDistributionKind::kFixed;
+  config.output.value = 10;
+  config.num_requests = 3;
+  config.arrivals.kind = ArrivalKind::kPoisson;
+  config.arrivals.rate_per_s = 1e-12;  // mean gap 1e12 s: beyond int64 nanoseconds
+  EXPECT_THROW((void)build_workload(config), ConfigError);
+}
+
+}  // namespace
+}  // namespace moesim
