@@ -163,27 +163,12 @@ bool FastV0Scheduler::schedule_prefills(StepPlan& plan) {
 bool FastV0Scheduler::preempt(std::int32_t victim, StepPlan& plan) {
   leave_lazy(victim);
   list_remove(victim);
-  RequestState& v = requests_[static_cast<std::size_t>(victim)];
-  v.preemptions += 1;
   plan.preempted += 1;
   total_preemptions_ += 1;
-  if (serving_.preemption_mode == PreemptionMode::kSwap) {
-    if (blocks_.can_swap_out(v.blocks)) {
-      blocks_.swap_out(v.blocks);
-      v.status = RequestStatus::kSwapped;
-      swapped_.push_back(victim);
-      return false;
-    }
-    blocks_.release(v.blocks);
-    v.blocks = 0;
-    v.status = RequestStatus::kAborted;
-    return false;
-  }
-  blocks_.release(v.blocks);
-  v.blocks = 0;
-  v.computed = 0;
-  v.status = RequestStatus::kWaiting;
-  return true;
+  const PreemptionOutcome outcome =
+      preempt_request(requests_[static_cast<std::size_t>(victim)], blocks_, serving_.preemption_mode);
+  if (outcome == PreemptionOutcome::kSwapped) swapped_.push_back(victim);
+  return outcome == PreemptionOutcome::kRecompute;
 }
 
 void FastV0Scheduler::schedule_decode(StepPlan& plan) {

@@ -68,32 +68,33 @@ void ReplicaScheduler::reject(std::int32_t id, StepPlan& plan) {
   plan.rejected += 1;
 }
 
-bool ReplicaScheduler::preempt(std::int32_t victim, StepPlan& plan, bool allow_swap) {
-  RequestState& v = requests_[static_cast<std::size_t>(victim)];
+PreemptionOutcome preempt_request(RequestState& v, BlockManager& blocks, PreemptionMode mode) {
   v.preemptions += 1;
-  plan.preempted += 1;
-  total_preemptions_ += 1;
-  if (allow_swap && serving_.preemption_mode == PreemptionMode::kSwap) {
-    if (blocks_.can_swap_out(v.blocks)) {
-      blocks_.swap_out(v.blocks);  // v.blocks now counts CPU blocks
+  if (mode == PreemptionMode::kSwap) {
+    if (blocks.can_swap_out(v.blocks)) {
+      blocks.swap_out(v.blocks);  // v.blocks now counts CPU blocks
       v.status = RequestStatus::kSwapped;
-      swapped_.push_back(victim);
-      return false;
+      return PreemptionOutcome::kSwapped;
     }
-    // vLLM raises "Aborted due to the lack of CPU swap space" (scheduler.py:1529-1538) and the engine
-    // stops; we abort only this request and count it, so the run can report the condition.
-    blocks_.release(v.blocks);
+    blocks.release(v.blocks);
     v.blocks = 0;
     v.status = RequestStatus::kAborted;
-    return false;
+    return PreemptionOutcome::kAborted;
   }
-  // Recompute: drop all KV; the prompt and the generated tokens are prefilled again later
-  // (sequence.py:308-315 reset_state_for_recompute).
-  blocks_.release(v.blocks);
+  blocks.release(v.blocks);
   v.blocks = 0;
   v.computed = 0;
   v.status = RequestStatus::kWaiting;
-  return true;
+  return PreemptionOutcome::kRecompute;
+}
+
+bool ReplicaScheduler::preempt(std::int32_t victim, StepPlan& plan, bool allow_swap) {
+  plan.preempted += 1;
+  total_preemptions_ += 1;
+  const PreemptionMode mode = allow_swap ? serving_.preemption_mode : PreemptionMode::kRecompute;
+  const PreemptionOutcome outcome = preempt_request(requests_[static_cast<std::size_t>(victim)], blocks_, mode);
+  if (outcome == PreemptionOutcome::kSwapped) swapped_.push_back(victim);
+  return outcome == PreemptionOutcome::kRecompute;
 }
 
 // ----------------------------------------------------------------------------------------------------

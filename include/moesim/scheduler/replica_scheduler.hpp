@@ -37,6 +37,15 @@ struct StepPlan {
   }
 };
 
+// What preempting a request did to it (vLLM V0 _preempt, scheduler.py:1455-1538; V1 recompute only).
+enum class PreemptionOutcome { kRecompute, kSwapped, kAborted };
+
+// Preempts request `v`: recompute frees all its KV blocks and resets it to be prefilled again
+// (sequence.py:308-315); swap moves its blocks to the CPU when swap space allows; otherwise vLLM raises
+// "Aborted due to the lack of CPU swap space" (scheduler.py:1529-1538) and stops the engine: we abort only
+// this request and count it. Counts the preemption on the request; queue placement is the caller's.
+PreemptionOutcome preempt_request(RequestState& v, BlockManager& blocks, PreemptionMode mode);
+
 class ReplicaScheduler {
  public:
   ReplicaScheduler(const ServingConfig& serving, std::int64_t num_gpu_blocks, std::int64_t num_cpu_blocks,
