@@ -109,7 +109,7 @@ run_case() {
     fi
     end=$(date +%s%N)
     rm -f "$scratch"/*.h5
-    python3 - "$name" "$scheduler" "$rep" "$start" "$end" "$scratch/time.txt" "$scratch/summary.json" \
+    /usr/bin/python3 - "$name" "$scheduler" "$rep" "$start" "$end" "$scratch/time.txt" "$scratch/summary.json" \
         >>"$runs_tsv" <<'PY'
 import json, sys
 name, scheduler, rep, start, end, time_path, summary_path = sys.argv[1:]
@@ -150,7 +150,7 @@ for scheduler in "${schedulers[@]}"; do
   run_case c0 "$scheduler"
 done
 
-python3 - "$runs_tsv" <<'PY' | tee "$out_dir/runs.md"
+/usr/bin/python3 - "$runs_tsv" <<'PY' | tee "$out_dir/runs.md"
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 groups = {}
