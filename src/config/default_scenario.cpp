@@ -33,7 +33,7 @@ serving:
 workload:
   # Lengths as vLLM's benchmark ShareGPT sampler produces them (benchmarks/benchmark_serving.py:86-126
   # @v0.6.3): means 202 prompt / 179 output tokens for the vLLM v0.6.0 blog's 500-prompt sample with the
-  # Llama-3 tokenizer (/work/shared/specs/serving-anchors.md section 2). The standard deviations are NOT
+  # Llama-3 tokenizer (../shared/specs/serving-anchors.md section 2). The standard deviations are NOT
   # in that source: 230 and 200 are assumptions (coefficient of variation ~1.1, ShareGPT lengths are
   # heavy-tailed); replace them with values measured from the dataset when available. Clamping to
   # [min, max] cuts the tail: the 2000 requests drawn with seed 1 have mean prompt 185.0 and mean output

@@ -1,6 +1,6 @@
 // Scenario loading: YAML -> typed Scenario, with every default resolved and every problem reported
 // at once. The key reference (types, units, defaults, ranges) is docs/scenario-reference.md; vLLM's
-// defaults and startup checks follow /work/shared/specs/vllm-scheduler.md sections 0 and 0.1.
+// defaults and startup checks follow ../shared/specs/vllm-scheduler.md sections 0 and 0.1.
 #include "moesim/config/scenario.hpp"
 
 #include <yaml-cpp/yaml.h>

@@ -32,7 +32,7 @@ GpuSpec a100_sxm_40gb() {
   // show 39.39-39.59 GiB depending on the driver. The spec sheet's "40GB" is 40 GiB nominal.
   gpu.memory_bytes = 42'298'834'944.0;
   // NVIDIA A100 datasheet (nvidia-a100-datasheet-us-nvidia-1758950-r4): 1,555 GB/s HBM2;
-  // also /work/shared/data/llm-analysis/llm_analysis/gpu_configs/a100-sxm-40gb.json.
+  // also ../shared/data/llm-analysis/llm_analysis/gpu_configs/a100-sxm-40gb.json.
   gpu.hbm_bandwidth_bytes_per_s = 1555.0 * kBytesPerGB;
   // Datasheet: BF16/FP16 tensor core 312 TFLOPS dense (624 with structured sparsity); llm-analysis 312.
   gpu.peak_dense_flops = 312.0 * kTera;
