@@ -2,9 +2,10 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
 #include <fstream>
-#include <vector>
 #include <stdexcept>
+#include <vector>
 
 namespace moesim::h5 {
 
@@ -140,10 +141,11 @@ struct File::Impl {
 };
 
 namespace {
-constexpr std::size_t kCoreDriverIncrementBytes = std::size_t{64} << 20;  // growth step of the in-memory image
+constexpr std::size_t kCoreDriverIncrementBytes = std::size_t{64} << 20;  // default growth step of the image
+constexpr std::size_t kMinCoreDriverIncrementBytes = std::size_t{1} << 20;
 }  // namespace
 
-File::File(const std::filesystem::path& path) {
+File::File(const std::filesystem::path& path, std::size_t expected_bytes) {
   H5::Exception::dontPrint();
   {
     // Create (truncate) the file now, as the sec2 driver would, so a bad path fails here and not at close.
@@ -152,7 +154,12 @@ File::File(const std::filesystem::path& path) {
   }
   try {
     H5::FileAccPropList access;
-    access.setCore(kCoreDriverIncrementBytes, false);
+    // The core driver grows its buffer linearly by this step: 12.5 % above the expected size (metadata,
+    // alignment) keeps it to one allocation; without a guess, 64 MiB steps.
+    const std::size_t increment =
+        expected_bytes == 0 ? kCoreDriverIncrementBytes
+                            : std::max(kMinCoreDriverIncrementBytes, expected_bytes + expected_bytes / 8);
+    access.setCore(increment, false);
     impl_ = std::make_unique<Impl>(
         Impl{H5::H5File(path.string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access), path});
   } catch (const H5::Exception& e) {

@@ -170,7 +170,13 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
   // A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
   // temporary file is removed by `output`'s destructor, so say which file failed and that nothing was left.
   try {
-    h5::File file(output.temporary_path());
+    // Expected size: 8 bytes per value of the per-request (14 columns), per-step (13) and time-series (5)
+    // tables, plus 1 MiB for the scenario text, summary and metadata.
+    const std::size_t rows_bytes =
+        8 * (14 * (content.per_request ? content.outcome->requests.size() : 0) +
+             13 * (content.per_iteration ? content.recorder->iterations().duration_s.size() : 0) +
+             5 * (content.time_series ? content.recorder->time_series().time_s.size() : 0));
+    h5::File file(output.temporary_path(), rows_bytes + (std::size_t{1} << 20));
     h5::Group root = file.root();
     root.set_attribute("schema_version", kResultsSchemaVersion);
     root.set_attribute("moesim_version", std::string(MOESIM_VERSION_STRING));
