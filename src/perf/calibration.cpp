@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "csv_table.hpp"
 #include "moesim/common/errors.hpp"
+#include "moesim/model/presets.hpp"
 #include "moesim/perf/operator_costs.hpp"
 #include "moesim/perf/profile_tables.hpp"
 #include "moesim/perf/roofline_model.hpp"
@@ -406,51 +408,19 @@ std::string percent(double x) {
 
 }  // namespace
 
-ModelArchitecture opt_13b_architecture() {
-  // facebook/opt-13b config.json: hidden 5120, 40 layers, 40 heads, ffn_dim 20480, vocab 50272, ReLU MLP.
-  ModelArchitecture a;
-  a.name = "opt-13b";
-  a.hidden_size = 5120;
-  a.num_layers = 40;
-  a.num_attention_heads = 40;
-  a.num_kv_heads = 40;
-  a.head_dim = 128;
-  a.intermediate_size = 20480;
-  a.vocab_size = 50272;
-  a.gated_mlp = false;
-  return a;
+// The measured models that have a preset in the model module come from there (their published
+// config.json values, src/model/presets.cpp); BLOOM-176B has no preset.
+namespace {
+ModelArchitecture preset_or_throw(const char* name) {
+  const std::optional<ModelArchitecture> arch = find_model_preset(name);
+  check_invariant(arch.has_value(), "calibration models have presets");
+  return *arch;
 }
+}  // namespace
 
-ModelArchitecture opt_66b_architecture() {
-  // facebook/opt-66b config.json: hidden 9216, 64 layers, 72 heads, ffn_dim 36864, vocab 50272.
-  ModelArchitecture a;
-  a.name = "opt-66b";
-  a.hidden_size = 9216;
-  a.num_layers = 64;
-  a.num_attention_heads = 72;
-  a.num_kv_heads = 72;
-  a.head_dim = 128;
-  a.intermediate_size = 36864;
-  a.vocab_size = 50272;
-  a.gated_mlp = false;
-  return a;
-}
-
-ModelArchitecture llama2_70b_architecture() {
-  // meta-llama/Llama-2-70b-hf config.json: hidden 8192, 80 layers, 64 heads, 8 KV heads, intermediate
-  // 28672, vocab 32000, SwiGLU.
-  ModelArchitecture a;
-  a.name = "llama2-70b";
-  a.hidden_size = 8192;
-  a.num_layers = 80;
-  a.num_attention_heads = 64;
-  a.num_kv_heads = 8;
-  a.head_dim = 128;
-  a.intermediate_size = 28672;
-  a.vocab_size = 32000;
-  a.gated_mlp = true;
-  return a;
-}
+ModelArchitecture opt_13b_architecture() { return preset_or_throw("opt-13b"); }
+ModelArchitecture opt_66b_architecture() { return preset_or_throw("opt-66b"); }
+ModelArchitecture llama2_70b_architecture() { return preset_or_throw("llama-2-70b"); }
 
 ModelArchitecture bloom_176b_architecture() {
   // bigscience/bloom config.json: hidden 14336, 70 layers, 112 heads (no GQA), 4h GeLU MLP, vocab 250880.

@@ -202,12 +202,12 @@ void FastV0Scheduler::schedule_decode(StepPlan& plan) {
     }
     for (const std::int32_t victim : scratch_victims_) waiting_.push_front(victim);
   }
-  if (plan.preempted == 0 && !swapped_.empty()) schedule_swapped(plan);
+  if (plan.preempted == 0 && !swapped_.empty()) schedule_swapped();
   plan.shape.num_decode_seqs = static_cast<std::int32_t>(lazy_count_);
   plan.shape.decode_context_tokens = context_sum_;
 }
 
-void FastV0Scheduler::schedule_swapped(StepPlan& /*plan*/) {
+void FastV0Scheduler::schedule_swapped() {
   while (!swapped_.empty()) {
     const std::int32_t id = swapped_.front();
     RequestState& r = requests_[static_cast<std::size_t>(id)];

@@ -71,7 +71,7 @@ class FastV0Scheduler {
   void list_remove(std::int32_t id);
   bool schedule_prefills(StepPlan& plan);
   void schedule_decode(StepPlan& plan);
-  void schedule_swapped(StepPlan& plan);
+  void schedule_swapped();
   bool preempt(std::int32_t victim, StepPlan& plan);
 
   ServingConfig serving_;
