@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "moesim/cli/deployment.hpp"
+#include "moesim/study/deployment.hpp"
 #include "moesim/workload/workload.hpp"
 #include <ostream>
 #include <string>
@@ -20,6 +20,7 @@
 #include "moesim/model/architecture.hpp"
 
 namespace moesim::cli {
+using study::paper_analytic_entries;
 namespace {
 
 namespace po = boost::program_options;

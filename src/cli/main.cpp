@@ -20,6 +20,9 @@ commands:
   describe [scenario.yaml]            parameters, memory plan, KV capacity, the paper's analytic model
   fit runs.csv --law moe -o law.yaml  fit a scaling law to training runs (Huber on log loss, L-BFGS)
   allocate --law law.yaml --budget C  loss-optimal and over-trained designs for a training budget
+  rank [study.yaml] -o ranking.h5     which MoE to train: designs from budgets and a scaling law, each
+                                      priced by simulation on every GPU layout; Pareto front, Algs. 1-2
+                                      (no study: the embedded default, the paper's setting at small size)
   calibrate --gpu A100-SXM-80GB ...   fit the latency model to measured A100 timings
 
 'moesim <command> --help' shows the options of a command.
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
     if (command == "describe") return moesim::cli::describe_command(args, std::cout, std::cerr);
     if (command == "fit") return moesim::cli::fit_command(args, std::cout, std::cerr);
     if (command == "allocate") return moesim::cli::allocate_command(args, std::cout, std::cerr);
+    if (command == "rank") return moesim::cli::rank_command(args, std::cout, std::cerr);
     if (command == "calibrate") return moesim::cli::calibrate_command(args, std::cout, std::cerr);
     std::cerr << "moesim: unknown command '" << command << "'\n\n" << kUsage;
     return 2;

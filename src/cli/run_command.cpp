@@ -16,11 +16,13 @@
 #include "moesim/config/scenario.hpp"
 #include "moesim/io/results_file.hpp"
 #include "moesim/metrics/metrics.hpp"
-#include "moesim/cli/deployment.hpp"
+#include "moesim/study/deployment.hpp"
 #include "moesim/sim/simulation.hpp"
 #include "moesim/workload/workload.hpp"
 
 namespace moesim::cli {
+using study::make_latency_model;
+using study::paper_analytic_entries;
 
 namespace {
 

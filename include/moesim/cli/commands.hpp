@@ -14,5 +14,6 @@ int describe_command(const std::vector<std::string>& args, std::ostream& out, st
 int fit_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int allocate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int calibrate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int rank_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace moesim::cli

@@ -1,4 +1,4 @@
-#include "moesim/cli/deployment.hpp"
+#include "moesim/study/deployment.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include "moesim/perf/analytic_model.hpp"
 #include "moesim/perf/latency_factory.hpp"
 
-namespace moesim::cli {
+namespace moesim::study {
 
 namespace {
 
@@ -72,4 +72,4 @@ std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const 
   };
 }
 
-}  // namespace moesim::cli
+}  // namespace moesim::study

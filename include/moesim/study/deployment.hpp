@@ -9,7 +9,7 @@
 #include "moesim/io/results_file.hpp"
 #include "moesim/perf/latency_model.hpp"
 
-namespace moesim::cli {
+namespace moesim::study {
 
 // The step-latency model of the scenario's `latency:` section (roofline, profile tables, or a mix).
 [[nodiscard]] std::unique_ptr<StepLatencyModel> make_latency_model(const Scenario& scenario);
@@ -20,4 +20,4 @@ namespace moesim::cli {
 [[nodiscard]] std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const MemoryPlan& plan,
                                                               double mean_prompt_tokens, double mean_output_tokens);
 
-}  // namespace moesim::cli
+}  // namespace moesim::study

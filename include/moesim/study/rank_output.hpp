@@ -1,0 +1,41 @@
+#pragma once
+// The ranking as tables (one definition of every column, its units and meaning), written as HDF5
+// (docs/rank.md has the schema), JSON and CSV, and printed as text.
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "moesim/common/atomic_file.hpp"
+#include "moesim/study/rank.hpp"
+
+namespace moesim::study {
+
+struct Column {
+  std::string name;
+  std::string units;        // "" for dimensionless / text
+  std::string description;
+  std::variant<std::vector<double>, std::vector<std::string>> values;
+};
+struct Table {
+  std::string name;         // HDF5 group / CSV file suffix / JSON key
+  std::string description;
+  std::vector<Column> columns;
+  [[nodiscard]] std::size_t rows() const;
+};
+
+// designs, deployments, flops_to_match, algorithms, law_best.
+[[nodiscard]] std::vector<Table> rank_tables(const StudySpec& spec, const RankResult& result);
+
+void write_rank_hdf5(const std::filesystem::path& path, const StudySpec& spec, const std::string& study_yaml,
+                     const std::vector<Table>& tables, bool complete, OverwritePolicy policy);
+[[nodiscard]] std::string rank_json(const StudySpec& spec, const std::vector<Table>& tables,
+                                    const RankResult& result);
+// One CSV per table: <stem>.<table>.csv beside `path` (RFC 4180 quoting).
+void write_rank_csv(const std::filesystem::path& path, const std::vector<Table>& tables, OverwritePolicy policy);
+
+// The human answer: ranking table per budget, Pareto front, FLOPs to match, Algorithms 1-2, law notes.
+void print_rank_text(std::ostream& out, const StudySpec& spec, const RankResult& result);
+
+}  // namespace moesim::study

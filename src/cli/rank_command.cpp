@@ -1,0 +1,158 @@
+// `moesim rank [study.yaml] -o ranking.h5`: which MoE design to train, priced by the serving simulator.
+// Parses arguments, calls study::run_rank, prints and writes; the work is in src/study (docs/rank.md).
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <unistd.h>
+
+#include "moesim/cli/commands.hpp"
+#include "moesim/cli/program_options.hpp"
+#include "moesim/common/atomic_file.hpp"
+#include "moesim/common/errors.hpp"
+#include "moesim/study/rank.hpp"
+#include "moesim/study/rank_output.hpp"
+#include "moesim/study/study.hpp"
+
+namespace moesim::cli {
+
+namespace {
+
+std::atomic<bool> g_rank_stop{false};
+extern "C" void request_rank_stop(int /*signal*/) { g_rank_stop.store(true); }
+
+constexpr int kExitInterrupted = 130;
+
+// Progress on stderr: a bar with rate and time left at a terminal, a plain line every 5 s otherwise.
+class Progress {
+ public:
+  Progress(std::ostream& err, bool quiet) : err_(err), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0) {}
+  void operator()(std::int64_t done, std::int64_t total) {
+    if (quiet_ || total <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (total != total_) {
+      total_ = total;
+      phase_start_ = now;
+      last_ = now - std::chrono::seconds(10);
+      ++phase_;
+    }
+    const double elapsed = std::chrono::duration<double>(now - phase_start_).count();
+    const bool finished = done >= total;
+    if (!tty_ && !finished && now - last_ < std::chrono::seconds(5)) return;
+    if (!tty_ && finished && reported_done_ == phase_) return;
+    last_ = now;
+    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+    const double left = rate > 0 ? static_cast<double>(total - done) / rate : 0;
+    std::ostringstream line;
+    line << "rank: phase " << phase_ << " " << done << "/" << total << " (" << std::fixed << std::setprecision(1)
+         << rate << "/s, " << std::setprecision(0) << left << " s left)";
+    if (tty_) {
+      const int width = 30;
+      const auto filled = static_cast<int>(width * static_cast<double>(done) / static_cast<double>(total));
+      err_ << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
+           << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << line.str() << (finished ? "\n" : "")
+           << std::flush;
+    } else {
+      err_ << line.str() << "\n";
+    }
+    if (finished) reported_done_ = phase_;
+  }
+
+ private:
+  std::ostream& err_;
+  bool quiet_;
+  bool tty_;
+  std::int64_t total_ = -1;
+  int phase_ = 0;
+  int reported_done_ = 0;
+  std::chrono::steady_clock::time_point phase_start_, last_;
+};
+
+}  // namespace
+
+int rank_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  namespace po = boost::program_options;
+  po::options_description options("moesim rank [study.yaml] [options]");
+  options.add_options()
+      ("help,h", "show this help")
+      ("study", po::value<std::string>(), "study YAML (default: the embedded default study)")
+      ("output,o", po::value<std::string>(), "write the ranking to this HDF5 file")
+      ("csv", po::value<std::string>(), "also write CSV tables <stem>.<table>.csv beside this path")
+      ("force", "overwrite output files that exist")
+      ("format", po::value<std::string>()->default_value("text"), "stdout: text or json")
+      ("jobs,j", po::value<int>()->default_value(1), "simulations in parallel (results identical for any value)")
+      ("no-algorithms", "skip Algorithms 1-2 with simulated costs")
+      ("print-study", "print the study YAML (the embedded default when no file is given) and exit")
+      ("quiet,q", "no progress lines on stderr");
+  po::positional_options_description positional;
+  positional.add("study", 1);
+  po::variables_map vm;
+  parse_options(args, options, positional, vm);
+  if (vm.count("help") != 0U) {
+    out << options << "\n";
+    return 0;
+  }
+  const std::string format = vm["format"].as<std::string>();
+  if (format != "text" && format != "json") throw UsageError("--format must be text or json, got '" + format + "'");
+  const int jobs = vm["jobs"].as<int>();
+  if (jobs < 1 || jobs > 1024) throw UsageError("--jobs must be in 1..1024, got " + std::to_string(jobs));
+
+  std::string study_text;
+  study::StudySpec spec;
+  if (vm.count("study") != 0U) {
+    const std::string path = vm["study"].as<std::string>();
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    if (in) text << in.rdbuf();
+    study_text = text.str();
+    spec = study::load_study_file(path);
+  } else {
+    study_text = study::embedded_default_study_yaml();
+    if (vm.count("print-study") == 0U) spec = study::load_study_text(study_text, "<embedded default study>", ".");
+  }
+  if (vm.count("print-study") != 0U) {
+    out << study_text;
+    return 0;
+  }
+  const OverwritePolicy policy = vm.count("force") != 0U ? OverwritePolicy::kReplace : OverwritePolicy::kRefuse;
+  std::optional<std::string> output_path;
+  if (vm.count("output") != 0U) {
+    output_path = vm["output"].as<std::string>();
+    AtomicOutputPath probe(*output_path, policy);  // fail now (exists, unwritable), not after the study
+  }
+
+  Progress progress(err, vm.count("quiet") != 0U);
+  study::RankOptions rank_options;
+  rank_options.jobs = jobs;
+  rank_options.stop = &g_rank_stop;
+  rank_options.algorithms = vm.count("no-algorithms") == 0U;
+  rank_options.progress = [&progress](std::int64_t done, std::int64_t total) { progress(done, total); };
+  g_rank_stop.store(false);
+  auto previous_int = std::signal(SIGINT, request_rank_stop);
+  auto previous_term = std::signal(SIGTERM, request_rank_stop);
+  const study::RankResult result = study::run_rank(spec, rank_options);
+  const std::vector<study::Table> tables = study::rank_tables(spec, result);
+  if (format == "json") {
+    out << study::rank_json(spec, tables, result) << "\n";
+  } else {
+    study::print_rank_text(out, spec, result);
+  }
+  if (output_path) {
+    study::write_rank_hdf5(*output_path, spec, study_text, tables, !result.interrupted, policy);
+    if (format == "text") out << "wrote " << *output_path << (result.interrupted ? " (marked incomplete)" : "") << "\n";
+  }
+  if (vm.count("csv") != 0U) study::write_rank_csv(vm["csv"].as<std::string>(), tables, policy);
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
+  if (result.interrupted) {
+    err << "moesim rank: interrupted; the ranking covers the simulations finished before the signal\n";
+    return kExitInterrupted;
+  }
+  return 0;
+}
+
+}  // namespace moesim::cli

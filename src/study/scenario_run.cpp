@@ -1,0 +1,64 @@
+#include "moesim/study/scenario_run.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "moesim/sim/simulation.hpp"
+#include "moesim/study/deployment.hpp"
+
+namespace moesim::study {
+
+namespace {
+
+double mean_of(const Workload& workload, bool prompt) {
+  if (workload.empty()) return 0;
+  double sum = 0;
+  for (const RequestSpec& r : workload) sum += static_cast<double>(prompt ? r.prompt_tokens : r.output_tokens);
+  return sum / static_cast<double>(workload.size());
+}
+
+}  // namespace
+
+ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& workload,
+                                    const ScenarioRunOptions& options) {
+  ScenarioRunResult result;
+  result.plan = plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving);
+  result.mean_prompt_tokens = mean_of(workload, true);
+  result.mean_output_tokens = mean_of(workload, false);
+  result.analytic_cost_per_million_output_tokens_usd = std::numeric_limits<double>::infinity();
+  if (!result.plan.fits) return result;
+
+  const std::unique_ptr<StepLatencyModel> latency = make_latency_model(scenario);
+  SimulationSetup setup;
+  setup.serving = scenario.serving;
+  setup.num_gpu_blocks = result.plan.num_gpu_blocks;
+  setup.num_cpu_blocks = result.plan.num_cpu_blocks;
+  setup.latency = latency.get();
+  setup.workload = &workload;
+  RecorderOptions recorder_options;
+  recorder_options.per_iteration = false;
+  recorder_options.time_series = false;
+  recorder_options.num_replicas = scenario.serving.data_parallel_size;
+  recorder_options.blocks_per_replica = result.plan.num_gpu_blocks;
+  recorder_options.max_batch_size = scenario.serving.max_num_seqs;
+  MetricsRecorder recorder(recorder_options);
+  Simulation simulation(setup);
+  const SimulationOutcome outcome = simulation.run(&recorder, options.stop);
+  recorder.finish(outcome.end_ns);
+  const double gpus = static_cast<double>(scenario.serving.gpus_per_replica() * scenario.serving.data_parallel_size);
+  result.summary = summarize(outcome, recorder, gpus, scenario.cluster.cost_per_gpu_hour_usd);
+  const double steps_per_replica =
+      static_cast<double>(result.summary.steps) / static_cast<double>(scenario.serving.data_parallel_size);
+  result.mean_step_s = steps_per_replica > 0 ? result.summary.makespan_s / steps_per_replica : 0;
+
+  if (options.with_analytic) {
+    for (const ScalarEntry& e :
+         paper_analytic_entries(scenario, result.plan, result.mean_prompt_tokens, result.mean_output_tokens)) {
+      if (e.name == "cost_per_million_output_tokens_usd") result.analytic_cost_per_million_output_tokens_usd = e.value;
+      if (e.name == "max_batch") result.analytic_batch = e.value;
+    }
+  }
+  return result;
+}
+
+}  // namespace moesim::study
