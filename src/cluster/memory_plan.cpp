@@ -217,8 +217,9 @@ MemoryPlan plan_memory(const ModelArchitecture& arch, const GpuSpec& gpu, const 
   // KV cache geometry (cache_engine.py:102-120 @v0.6.3).
   plan.layers_per_gpu = (arch.num_layers + pp - 1) / pp;
   plan.kv_heads_per_gpu = kv_heads_per_gpu(arch, tp);
-  plan.kv_bytes_per_token_per_gpu = 2.0 * plan.layers_per_gpu * plan.kv_heads_per_gpu *
-                                    static_cast<double>(arch.effective_head_dim()) * dtype_bytes(arch.dtype);
+  // = 2 x kv_heads_per_gpu x head_dim per layer; MLA: kv_lora_rank + qk_rope_head_dim on every TP rank.
+  plan.kv_bytes_per_token_per_gpu = static_cast<double>(plan.layers_per_gpu) *
+                                    kv_elements_per_token_per_layer(arch, tp) * dtype_bytes(arch.dtype);
   plan.kv_bytes_per_block_per_gpu = plan.kv_bytes_per_token_per_gpu * serving.block_size;
 
   // What is not KV cache.

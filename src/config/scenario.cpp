@@ -279,7 +279,9 @@ class ScenarioParser {
             "head_dim", "intermediate_size", "vocab_size", "gated_mlp", "tie_word_embeddings", "num_experts",
             "top_k", "expert_intermediate_size", "num_shared_experts", "moe_layer_frequency", "dtype",
             "max_position_embeddings", "norm", "qkv_bias", "attention_output_bias", "mlp_bias",
-            "shared_expert_gate", "position_embedding_rows"};
+            "shared_expert_gate", "position_embedding_rows", "shared_expert_intermediate_size",
+            "moe_layer_offset", "first_k_dense_layers", "dense_layers", "qk_norm", "attention_sinks", "router_bias",
+            "lm_head_bias", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"};
   }
 
   void parse_model(MapReader& model, ModelArchitecture& arch) {
@@ -348,6 +350,30 @@ class ScenarioParser {
     read_int("moe_layer_frequency", 1, arch.moe_layer_frequency);
     read_int("max_position_embeddings", 1, arch.max_position_embeddings);
     read_int("position_embedding_rows", 0, arch.position_embedding_rows);
+    read_int("shared_expert_intermediate_size", 0, arch.shared_expert_intermediate_size);
+    if (auto value = model.get_int_in("moe_layer_offset", -1, kIntMax)) arch.moe_layer_offset = *value;
+    read_int("first_k_dense_layers", 0, arch.first_k_dense_layers);
+    read_int("q_lora_rank", 0, arch.q_lora_rank);
+    read_int("kv_lora_rank", 0, arch.kv_lora_rank);
+    read_int("qk_nope_head_dim", 0, arch.qk_nope_head_dim);
+    read_int("qk_rope_head_dim", 0, arch.qk_rope_head_dim);
+    read_int("v_head_dim", 0, arch.v_head_dim);
+    if (model.has_value("dense_layers")) {
+      const YAML::Node list = model.node_of("dense_layers");
+      std::vector<int> layers;
+      bool ok = list.IsSequence();
+      for (std::size_t i = 0; ok && i < list.size(); ++i) {
+        int layer = -1;
+        ok = list[i].IsScalar() && YAML::convert<int>::decode(list[i], layer) && layer >= 0;
+        if (ok) layers.push_back(layer);
+      }
+      if (ok) {
+        arch.dense_layers = std::move(layers);
+      } else {
+        model.report("dense_layers", "expected a list of layer indices (integers >= 0), got " +
+                                         config_detail::describe_node(list));
+      }
+    }
     const auto read_bool = [&model](const char* key, bool& target) {
       if (auto value = model.get_bool(key)) target = *value;
     };
@@ -357,6 +383,16 @@ class ScenarioParser {
     read_bool("attention_output_bias", arch.attention_output_bias);
     read_bool("mlp_bias", arch.mlp_bias);
     read_bool("shared_expert_gate", arch.shared_expert_gate);
+    read_bool("attention_sinks", arch.attention_sinks);
+    read_bool("router_bias", arch.router_bias);
+    read_bool("lm_head_bias", arch.lm_head_bias);
+    if (const auto text = model.get_string("qk_norm")) {
+      if (auto kind = qk_norm_from_string(*text)) {
+        arch.qk_norm = *kind;
+      } else {
+        model.report_unknown_value("qk_norm", *text, {"none", "head", "full"});
+      }
+    }
     if (const auto text = model.get_string("dtype")) {
       if (auto dtype = dtype_from_string(*text)) {
         arch.dtype = *dtype;

@@ -131,7 +131,8 @@ std::string to_yaml(const Scenario& scenario) {
   // head_dim / expert_intermediate_size = 0 mean "derived" in ModelArchitecture; write them only when set
   // so that the echo keeps that meaning.
   if (m.head_dim > 0) w.key("head_dim", std::to_string(m.head_dim));
-  w.key("intermediate_size", std::to_string(m.intermediate_size));
+  // 0 (an all-MoE model given only expert widths) is not a valid value to read back: omit it.
+  if (m.intermediate_size > 0) w.key("intermediate_size", std::to_string(m.intermediate_size));
   w.key("vocab_size", std::to_string(m.vocab_size));
   w.key("gated_mlp", yaml_bool(m.gated_mlp));
   w.key("tie_word_embeddings", yaml_bool(m.tie_word_embeddings));
@@ -148,6 +149,29 @@ std::string to_yaml(const Scenario& scenario) {
   w.key("mlp_bias", yaml_bool(m.mlp_bias));
   w.key("shared_expert_gate", yaml_bool(m.shared_expert_gate));
   w.key("position_embedding_rows", std::to_string(m.position_embedding_rows));
+  // Fields added for imported MoE architectures: written only when they differ from the defaults, so
+  // echoes of older scenarios stay as they were.
+  if (m.shared_expert_intermediate_size > 0) {
+    w.key("shared_expert_intermediate_size", std::to_string(m.shared_expert_intermediate_size));
+  }
+  if (m.moe_layer_offset != -1) w.key("moe_layer_offset", std::to_string(m.moe_layer_offset));
+  if (m.first_k_dense_layers > 0) w.key("first_k_dense_layers", std::to_string(m.first_k_dense_layers));
+  if (!m.dense_layers.empty()) {
+    std::string list;
+    for (const int layer : m.dense_layers) list += (list.empty() ? "" : ", ") + std::to_string(layer);
+    w.key("dense_layers", "[" + list + "]");
+  }
+  if (m.qk_norm != QkNorm::kNone) w.key("qk_norm", to_string(m.qk_norm));
+  if (m.attention_sinks) w.key("attention_sinks", yaml_bool(m.attention_sinks));
+  if (m.router_bias) w.key("router_bias", yaml_bool(m.router_bias));
+  if (m.lm_head_bias) w.key("lm_head_bias", yaml_bool(m.lm_head_bias));
+  if (m.uses_mla()) {
+    w.key("q_lora_rank", std::to_string(m.q_lora_rank));
+    w.key("kv_lora_rank", std::to_string(m.kv_lora_rank));
+    w.key("qk_nope_head_dim", std::to_string(m.qk_nope_head_dim));
+    w.key("qk_rope_head_dim", std::to_string(m.qk_rope_head_dim));
+    w.key("v_head_dim", std::to_string(m.v_head_dim));
+  }
   w.close();
 
   const ServingConfig& s = scenario.serving;

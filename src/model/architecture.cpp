@@ -93,10 +93,37 @@ std::optional<NormKind> norm_kind_from_string(const std::string& text) {
   return std::nullopt;
 }
 
+std::string to_string(QkNorm kind) {
+  switch (kind) {
+    case QkNorm::kNone: return "none";
+    case QkNorm::kPerHead: return "head";
+    case QkNorm::kFull: return "full";
+  }
+  return "unknown";
+}
+
+std::optional<QkNorm> qk_norm_from_string(const std::string& text) {
+  const std::string key = to_lower(text);
+  if (key == "none") return QkNorm::kNone;
+  if (key == "head" || key == "per_head") return QkNorm::kPerHead;
+  if (key == "full") return QkNorm::kFull;
+  return std::nullopt;
+}
+
+bool ModelArchitecture::is_moe_layer(int layer) const {
+  if (!is_moe() || moe_layer_frequency <= 0 || layer < 0 || layer >= num_layers) return false;
+  if (layer < first_k_dense_layers) return false;
+  if (std::find(dense_layers.begin(), dense_layers.end(), layer) != dense_layers.end()) return false;
+  const int residue = moe_layer_offset < 0 ? moe_layer_frequency - 1 : moe_layer_offset % moe_layer_frequency;
+  return layer % moe_layer_frequency == residue;
+}
+
 int ModelArchitecture::num_moe_layers() const {
   if (!is_moe() || moe_layer_frequency <= 0 || num_layers <= 0) return 0;
-  // Layers i = f-1, 2f-1, ... < l are MoE: floor(l / f) of them.
-  return num_layers / moe_layer_frequency;
+  // Default placement (layers f-1, 2f-1, ...): floor(l / f) of them.
+  int count = 0;
+  for (int layer = 0; layer < num_layers; ++layer) count += is_moe_layer(layer) ? 1 : 0;
+  return count;
 }
 
 int ModelArchitecture::effective_head_dim() const {
@@ -109,6 +136,36 @@ int ModelArchitecture::effective_expert_intermediate_size() const {
   return expert_intermediate_size > 0 ? expert_intermediate_size : intermediate_size;
 }
 
+int ModelArchitecture::effective_shared_expert_intermediate_size() const {
+  return shared_expert_intermediate_size > 0 ? shared_expert_intermediate_size : effective_expert_intermediate_size();
+}
+
+int ModelArchitecture::effective_qk_head_dim() const {
+  return uses_mla() ? qk_nope_head_dim + qk_rope_head_dim : effective_head_dim();
+}
+
+int ModelArchitecture::effective_v_head_dim() const { return uses_mla() ? v_head_dim : effective_head_dim(); }
+
+namespace {
+
+// Multi-head Latent Attention (DeepSeek-V2 modeling_deepseek.py DeepseekV2Attention): q_a_proj (h x r_q),
+// q_a_layernorm (r_q), q_b_proj (r_q x H(nope + rope)) or q_proj (h x H(nope + rope)) without r_q;
+// kv_a_proj_with_mqa (h x (r_kv + rope)), kv_a_layernorm (r_kv), kv_b_proj (r_kv x H(nope + v)), o_proj (Hv x h).
+double mla_attention_parameters(const ModelArchitecture& arch) {
+  const double h = as_double(arch.hidden_size);
+  const double heads = as_double(arch.num_attention_heads);
+  const double q_width = heads * as_double(arch.qk_nope_head_dim + arch.qk_rope_head_dim);
+  const double q_rank = as_double(arch.q_lora_rank);
+  const double kv_rank = as_double(arch.kv_lora_rank);
+  double params = arch.q_lora_rank > 0 ? h * q_rank + q_rank + q_rank * q_width : h * q_width;
+  params += h * (kv_rank + as_double(arch.qk_rope_head_dim)) + kv_rank;
+  params += kv_rank * heads * as_double(arch.qk_nope_head_dim + arch.v_head_dim);
+  params += heads * as_double(arch.v_head_dim) * h;
+  return params;
+}
+
+}  // namespace
+
 ParameterCounts count_parameters(const ModelArchitecture& arch) {
   ParameterCounts counts;
   const double h = as_double(arch.hidden_size);
@@ -116,10 +173,17 @@ ParameterCounts count_parameters(const ModelArchitecture& arch) {
   const double q_width = as_double(arch.num_attention_heads) * d;
   const double kv_width = as_double(arch.num_kv_heads) * d;
 
-  // Attention: q (h x Hd), k and v (h x KVd each), o (Hd x h).
-  counts.attention_per_layer = h * q_width + 2.0 * h * kv_width + q_width * h;
-  if (arch.qkv_bias) counts.attention_per_layer += q_width + 2.0 * kv_width;
-  if (arch.attention_output_bias) counts.attention_per_layer += h;
+  if (arch.uses_mla()) {
+    counts.attention_per_layer = mla_attention_parameters(arch);
+  } else {
+    // Attention: q (h x Hd), k and v (h x KVd each), o (Hd x h).
+    counts.attention_per_layer = h * q_width + 2.0 * h * kv_width + q_width * h;
+    if (arch.qkv_bias) counts.attention_per_layer += q_width + 2.0 * kv_width;
+    if (arch.attention_output_bias) counts.attention_per_layer += h;
+    if (arch.qk_norm == QkNorm::kPerHead) counts.attention_per_layer += 2.0 * d;
+    if (arch.qk_norm == QkNorm::kFull) counts.attention_per_layer += q_width + kv_width;
+  }
+  if (arch.attention_sinks) counts.attention_per_layer += as_double(arch.num_attention_heads);
 
   counts.dense_mlp_per_layer = mlp_parameters(arch, arch.intermediate_size);
   counts.norms_per_layer = 2.0 * norm_parameters(arch);
@@ -131,8 +195,10 @@ ParameterCounts count_parameters(const ModelArchitecture& arch) {
   const double top_k = as_double(arch.top_k);
   if (arch.is_moe()) {
     counts.expert_mlp = mlp_parameters(arch, arch.effective_expert_intermediate_size());
-    counts.router_per_moe_layer = h * experts;  // gate: Linear(h, E), no bias (Mixtral, Qwen-MoE)
-    counts.shared_experts_per_moe_layer = as_double(arch.num_shared_experts) * counts.expert_mlp;
+    // gate: Linear(h, E), no bias (Mixtral, Qwen-MoE, DeepSeek); a bias of E with router_bias.
+    counts.router_per_moe_layer = h * experts + (arch.router_bias ? experts : 0.0);
+    counts.shared_experts_per_moe_layer =
+        as_double(arch.num_shared_experts) * mlp_parameters(arch, arch.effective_shared_expert_intermediate_size());
     if (arch.shared_expert_gate && arch.num_shared_experts > 0) counts.shared_experts_per_moe_layer += h;
   }
   counts.expert_total = num_moe * experts * counts.expert_mlp;
@@ -150,16 +216,32 @@ ParameterCounts count_parameters(const ModelArchitecture& arch) {
   const double token_embedding = as_double(arch.vocab_size) * h;
   counts.lm_head = token_embedding;
   counts.embedding = token_embedding + as_double(arch.position_embedding_rows) * h +
-                     (arch.tie_word_embeddings ? 0.0 : counts.lm_head);
+                     (arch.tie_word_embeddings ? 0.0 : counts.lm_head) +
+                     (arch.lm_head_bias ? as_double(arch.vocab_size) : 0.0);
   counts.total = counts.non_embedding + counts.embedding;
   counts.activated = counts.activated_non_embedding + counts.embedding;
-  counts.corresponding_dense_non_embedding = as_double(arch.num_layers) * dense_layer + counts.final_norm;
+  // The corresponding dense model: every FFN dense, of width intermediate_size (the expert width
+  // when the architecture has no dense width, e.g. an all-MoE model given only expert widths).
+  const double corresponding_width = arch.intermediate_size > 0 ? counts.dense_mlp_per_layer
+                                                                : mlp_parameters(arch, arch.effective_expert_intermediate_size());
+  counts.corresponding_dense_non_embedding =
+      as_double(arch.num_layers) * (common_per_layer + corresponding_width) + counts.final_norm;
   return counts;
 }
 
+double kv_elements_per_token_per_layer(const ModelArchitecture& arch, int tensor_parallel_size) {
+  if (arch.uses_mla()) return as_double(arch.kv_lora_rank + arch.qk_rope_head_dim);
+  // vllm/config.py:514-522 @v0.6.3: max(1, total_num_kv_heads // tensor_parallel_size).
+  const int heads = std::max(1, arch.num_kv_heads / std::max(1, tensor_parallel_size));
+  return 2.0 * as_double(heads) * as_double(arch.effective_head_dim());
+}
+
 double kv_bytes_per_token(const ModelArchitecture& arch) {
-  return 2.0 * as_double(arch.num_layers) * as_double(arch.num_kv_heads) * as_double(arch.effective_head_dim()) *
-         dtype_bytes(arch.dtype);
+  if (!arch.uses_mla()) {  // kept in its original form: all KV heads, no TP
+    return 2.0 * as_double(arch.num_layers) * as_double(arch.num_kv_heads) * as_double(arch.effective_head_dim()) *
+           dtype_bytes(arch.dtype);
+  }
+  return as_double(arch.num_layers) * kv_elements_per_token_per_layer(arch) * dtype_bytes(arch.dtype);
 }
 
 PaperShortcuts paper_shortcuts(const ModelArchitecture& arch) {
@@ -189,9 +271,10 @@ double forward_linear_flops_per_token(const ModelArchitecture& arch) {
 }
 
 double attention_flops_per_token(const ModelArchitecture& arch, double context_tokens) {
-  // Q K^T: heads * head_dim multiply-adds per context token; softmax(.) V: the same again.
-  return 2.0 * 2.0 * as_double(arch.num_attention_heads) * as_double(arch.effective_head_dim()) *
-         context_tokens * as_double(arch.num_layers);
+  // Q K^T: heads * qk head dim multiply-adds per context token; softmax(.) V: heads * v head dim.
+  return 2.0 * as_double(arch.num_attention_heads) *
+         as_double(arch.effective_qk_head_dim() + arch.effective_v_head_dim()) * context_tokens *
+         as_double(arch.num_layers);
 }
 
 double training_flops_per_token(const ModelArchitecture& arch) {
@@ -211,13 +294,42 @@ std::vector<ArchitectureProblem> architecture_problems(const ModelArchitecture& 
   positive("num_attention_heads", arch.num_attention_heads);
   positive("num_kv_heads", arch.num_kv_heads);
   non_negative("head_dim", arch.head_dim);
-  positive("intermediate_size", arch.intermediate_size);
+  // The dense width is needed when some layer is dense; an all-MoE model may give only expert widths.
+  if (!arch.is_moe() || arch.num_dense_layers() > 0 || arch.expert_intermediate_size <= 0) {
+    positive("intermediate_size", arch.intermediate_size);
+  } else {
+    non_negative("intermediate_size", arch.intermediate_size);
+  }
   positive("vocab_size", arch.vocab_size);
   positive("num_experts", arch.num_experts);
   positive("top_k", arch.top_k);
   non_negative("expert_intermediate_size", arch.expert_intermediate_size);
   non_negative("num_shared_experts", arch.num_shared_experts);
   positive("moe_layer_frequency", arch.moe_layer_frequency);
+  non_negative("shared_expert_intermediate_size", arch.shared_expert_intermediate_size);
+  non_negative("first_k_dense_layers", arch.first_k_dense_layers);
+  non_negative("q_lora_rank", arch.q_lora_rank);
+  non_negative("kv_lora_rank", arch.kv_lora_rank);
+  non_negative("qk_nope_head_dim", arch.qk_nope_head_dim);
+  non_negative("qk_rope_head_dim", arch.qk_rope_head_dim);
+  non_negative("v_head_dim", arch.v_head_dim);
+  if (arch.moe_layer_frequency > 0 && (arch.moe_layer_offset < -1 || arch.moe_layer_offset >= arch.moe_layer_frequency)) {
+    problems.push_back({"moe_layer_offset", "= " + std::to_string(arch.moe_layer_offset) +
+                                                "; must be -1 (frequency - 1) or in 0 .. moe_layer_frequency - 1 (" +
+                                                std::to_string(arch.moe_layer_frequency - 1) + ")"});
+  }
+  for (const int layer : arch.dense_layers) {
+    if (layer < 0 || layer >= arch.num_layers) {
+      problems.push_back({"dense_layers", "contains " + std::to_string(layer) + "; layers are 0 .. num_layers - 1 (" +
+                                              std::to_string(arch.num_layers - 1) + ")"});
+      break;
+    }
+  }
+  if (arch.uses_mla() && (arch.qk_nope_head_dim + arch.qk_rope_head_dim <= 0 || arch.v_head_dim <= 0)) {
+    problems.push_back({"kv_lora_rank", "= " + std::to_string(arch.kv_lora_rank) +
+                                            " (Multi-head Latent Attention) needs qk_nope_head_dim + qk_rope_head_dim > 0 "
+                                            "and v_head_dim > 0"});
+  }
   positive("max_position_embeddings", arch.max_position_embeddings);
   non_negative("position_embedding_rows", arch.position_embedding_rows);
 
@@ -254,6 +366,11 @@ std::vector<ArchitectureProblem> architecture_problems(const ModelArchitecture& 
     problems.push_back({"moe_layer_frequency", "= " + std::to_string(arch.moe_layer_frequency) +
                                                    "; must be <= num_layers (" + std::to_string(arch.num_layers) +
                                                    ") or the model has no MoE layer"});
+  } else if (arch.is_moe() && arch.moe_layer_frequency > 0 && arch.num_layers > 0 &&
+             arch.first_k_dense_layers >= 0 && arch.num_moe_layers() == 0) {
+    problems.push_back({"first_k_dense_layers", "= " + std::to_string(arch.first_k_dense_layers) +
+                                                    " with the other placement keys leaves no MoE layer of " +
+                                                    std::to_string(arch.num_layers)});
   }
   return problems;
 }
@@ -267,10 +384,16 @@ std::string describe_architecture(const ModelArchitecture& arch) {
       << " head_dim=" << arch.effective_head_dim() << " ffn=" << arch.intermediate_size
       << (arch.gated_mlp ? " (gated)" : " (plain)") << " vocab=" << arch.vocab_size << " dtype=" << to_string(arch.dtype)
       << '\n';
+  if (arch.uses_mla()) {
+    out << "  MLA: q_lora_rank=" << arch.q_lora_rank << " kv_lora_rank=" << arch.kv_lora_rank
+        << " qk_nope=" << arch.qk_nope_head_dim << " qk_rope=" << arch.qk_rope_head_dim << " v_head_dim=" << arch.v_head_dim
+        << " (KV cache " << kv_elements_per_token_per_layer(arch) << " elements per token and layer)\n";
+  }
   if (arch.is_moe()) {
     out << "  experts E=" << arch.num_experts << " top-K=" << arch.top_k
-        << " expert_ffn=" << arch.effective_expert_intermediate_size() << " shared=" << arch.num_shared_experts
-        << " MoE layers=" << arch.num_moe_layers() << "/" << arch.num_layers << '\n';
+        << " expert_ffn=" << arch.effective_expert_intermediate_size() << " shared=" << arch.num_shared_experts;
+    if (arch.num_shared_experts > 0) out << " (ffn " << arch.effective_shared_expert_intermediate_size() << ")";
+    out << " MoE layers=" << arch.num_moe_layers() << "/" << arch.num_layers << '\n';
   }
   out << "  parameters (exact): total " << format_count(counts.total) << ", activated "
       << format_count(counts.activated) << ", non-embedding " << format_count(counts.non_embedding)

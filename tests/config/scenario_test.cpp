@@ -580,7 +580,10 @@ TEST(ScenarioErrors, EveryProblemIsReportedAtOnce) {
                           "head_dim, intermediate_size, vocab_size, gated_mlp, tie_word_embeddings, num_experts, "
                           "top_k, expert_intermediate_size, num_shared_experts, moe_layer_frequency, dtype, "
                           "max_position_embeddings, norm, qkv_bias, attention_output_bias, mlp_bias, "
-                          "shared_expert_gate or position_embedding_rows)",
+                          "shared_expert_gate, position_embedding_rows, shared_expert_intermediate_size, "
+                          "moe_layer_offset, first_k_dense_layers, dense_layers, qk_norm, attention_sinks, "
+                          "router_bias, lm_head_bias, q_lora_rank, kv_lora_rank, qk_nope_head_dim, "
+                          "qk_rope_head_dim or v_head_dim)",
                           "test.yaml:4:23: serving.block_size: must be a power of two between 1 and 256, got 3",
                           "test.yaml:8:44: workload.arrivals.rate_per_s: must be > 0 requests/s, got -1",
                           // Absent key: reported at the workload mapping, whose mark is its first key.

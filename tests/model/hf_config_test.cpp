@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "moesim/common/errors.hpp"
 #include "moesim/model/hf_config.hpp"
@@ -132,6 +134,101 @@ TEST(HfConfig, OptWithProjectionDimensionIsRejected) {
     ASSERT_EQ(error.issues().size(), 1U);
     EXPECT_EQ(error.issues()[0].yaml_path, "word_embed_proj_dim");
   }
+}
+
+std::vector<std::string> issue_paths(const std::string& text) {
+  try {
+    (void)parse_hf_config(text, "inline.json");
+  } catch (const ConfigError& error) {
+    std::vector<std::string> paths;
+    for (const auto& issue : error.issues()) paths.push_back(issue.yaml_path);
+    return paths;
+  }
+  return {};
+}
+
+const std::string kLlamaKeys = R"("hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+    "intermediate_size": 128, "vocab_size": 100, "torch_dtype": "bfloat16")";
+
+TEST(HfConfig, UnknownModelTypeIsAnErrorNamingIt) {
+  try {
+    (void)parse_hf_config(R"({"model_type": "jamba", )" + kLlamaKeys + "}", "jamba.json");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    ASSERT_EQ(error.issues().size(), 1U);
+    EXPECT_EQ(error.issues()[0].yaml_path, "model_type");
+    EXPECT_NE(error.issues()[0].message.find("\"jamba\" is not supported"), std::string::npos);
+    EXPECT_NE(error.issues()[0].message.find("deepseek_v3"), std::string::npos);
+  }
+}
+
+TEST(HfConfig, MissingModelTypeIsAnError) {
+  EXPECT_EQ(issue_paths("{" + kLlamaKeys + "}"), std::vector<std::string>{"model_type"});
+}
+
+TEST(HfConfig, ExpertKeysOnADenseTypeAreRefusedByName) {
+  try {
+    (void)parse_hf_config(R"({"model_type": "llama", "num_local_experts": 8, "num_experts_per_tok": 2, )" +
+                              kLlamaKeys + "}",
+                          "llama-moe.json");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    ASSERT_EQ(error.issues().size(), 2U) << error.what();
+    // Keys in alphabetical order (nlohmann::json objects are sorted).
+    EXPECT_EQ(error.issues()[0].yaml_path, "num_experts_per_tok");
+    EXPECT_EQ(error.issues()[1].yaml_path, "num_local_experts");
+    EXPECT_NE(error.issues()[0].message.find("not read for model_type \"llama\""), std::string::npos);
+    EXPECT_NE(error.issues()[0].message.find("num_experts_per_tok, num_local_experts"), std::string::npos);
+  }
+}
+
+TEST(HfConfig, UnreadMoeKeysOfAKnownMoeTypeAreRefused) {
+  // Mixtral with DeepSeek-style keys it does not read.
+  const std::string text = R"({"model_type": "mixtral", "num_local_experts": 8, "num_experts_per_tok": 2,
+    "n_shared_experts": 2, "moe_intermediate_size": 32, "first_k_dense_replace": 1, )" + kLlamaKeys + "}";
+  EXPECT_EQ(issue_paths(text),
+            (std::vector<std::string>{"first_k_dense_replace", "moe_intermediate_size", "n_shared_experts"}));
+  // Qwen3-MoE has no shared expert: a shared_expert_intermediate_size is not silently dropped.
+  const std::string qwen3 = R"({"model_type": "qwen3_moe", "num_experts": 8, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 32, "shared_expert_intermediate_size": 64, )" + kLlamaKeys + "}";
+  EXPECT_EQ(issue_paths(qwen3), std::vector<std::string>{"shared_expert_intermediate_size"});
+  // Nested: a DBRX ffn_config key that is not read.
+  const std::string dbrx = R"({"model_type": "dbrx", "d_model": 64, "n_heads": 4, "n_layers": 2, "vocab_size": 100,
+    "attn_config": {"kv_n_heads": 2}, "ffn_config": {"ffn_hidden_size": 128, "moe_num_experts": 4, "moe_top_k": 2,
+    "moe_num_shared_experts": 1}})";
+  EXPECT_EQ(issue_paths(dbrx), std::vector<std::string>{"ffn_config.moe_num_shared_experts"});
+}
+
+TEST(HfConfig, MlpOnlyLayersAndSparseStepPlaceTheMoeLayers) {
+  const std::string text = R"({"model_type": "qwen2_moe", "num_experts": 8, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 32, "shared_expert_intermediate_size": 48, "decoder_sparse_step": 1,
+    "mlp_only_layers": [0, 3], )" + kLlamaKeys + "}";
+  const auto arch = parse_hf_config(text, "qwen.json");
+  EXPECT_EQ(arch.num_moe_layers(), 2);
+  EXPECT_FALSE(arch.is_moe_layer(0));
+  EXPECT_TRUE(arch.is_moe_layer(1));
+  EXPECT_FALSE(arch.is_moe_layer(3));
+  // 48 is not a multiple of 32: one shared expert of its own width, with the sigmoid gate.
+  EXPECT_EQ(arch.num_shared_experts, 1);
+  EXPECT_EQ(arch.effective_shared_expert_intermediate_size(), 48);
+  EXPECT_TRUE(arch.shared_expert_gate);
+  const auto counts = count_parameters(arch);
+  EXPECT_DOUBLE_EQ(counts.shared_experts_per_moe_layer, 3.0 * 64 * 48 + 64);
+  EXPECT_THROW((void)parse_hf_config(R"({"model_type": "qwen2_moe", "num_experts": 8, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 32, "mlp_only_layers": [0, 9], )" + kLlamaKeys + "}", "bad.json"), ConfigError);
+}
+
+TEST(HfConfig, DeepSeekMoeLayerFrequencyCountsFromTheFirstSparseLayer) {
+  // modeling_deepseek.py: MoE iff layer >= first_k_dense_replace and layer % moe_layer_freq == 0.
+  const std::string text = R"({"model_type": "deepseek", "n_routed_experts": 8, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 32, "n_shared_experts": 1, "first_k_dense_replace": 1, "moe_layer_freq": 2, )" +
+                           kLlamaKeys + "}";
+  const auto arch = parse_hf_config(text, "ds.json");
+  EXPECT_FALSE(arch.is_moe_layer(0));
+  EXPECT_FALSE(arch.is_moe_layer(1));
+  EXPECT_TRUE(arch.is_moe_layer(2));
+  EXPECT_FALSE(arch.is_moe_layer(3));
+  EXPECT_EQ(arch.num_moe_layers(), 1);
 }
 
 TEST(HfConfig, TopLevelArrayIsAConfigError) {

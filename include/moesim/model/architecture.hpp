@@ -21,6 +21,13 @@ enum class NormKind { kRmsNorm, kLayerNorm };
 [[nodiscard]] std::string to_string(NormKind kind);  // "rmsnorm", "layernorm"
 [[nodiscard]] std::optional<NormKind> norm_kind_from_string(const std::string& text);
 
+// Normalisation of queries and keys inside attention (parameters only; Llama 4's weightless L2 norm is kNone).
+//   kNone: none. kPerHead: RMSNorm(head_dim) on q and on k (Qwen3): 2 d parameters per layer.
+//   kFull: RMSNorm over all q and all k features (OLMoE): H d + KV d parameters per layer.
+enum class QkNorm { kNone, kPerHead, kFull };
+[[nodiscard]] std::string to_string(QkNorm kind);  // "none", "head", "full"
+[[nodiscard]] std::optional<QkNorm> qk_norm_from_string(const std::string& text);
+
 struct ModelArchitecture {
   std::string name;
   int hidden_size = 0;             // h
@@ -36,11 +43,17 @@ struct ModelArchitecture {
   int num_experts = 1;             // E
   int top_k = 1;                   // K
   int expert_intermediate_size = 0;   // width of one expert's gated MLP (defaults to intermediate_size)
-  int num_shared_experts = 0;      // Qwen-MoE style always-on experts (width expert_intermediate_size each)
-  // Which layers are MoE: layer i (0-based) is MoE iff num_experts > 1 and
-  // i % moe_layer_frequency == moe_layer_frequency - 1. 1 = every layer (Mixtral), 2 = every second
-  // layer (the paper, Section 2.1, and GShard/Switch convention).
+  int num_shared_experts = 0;      // always-on experts (Qwen-MoE, DeepSeek, Llama 4)
+  // Width of each shared expert; 0 = expert width (effective_expert_intermediate_size()).
+  int shared_expert_intermediate_size = 0;
+  // Which layers are MoE (is_moe_layer): layer i (0-based) is MoE iff num_experts > 1,
+  // i >= first_k_dense_layers, i is not in dense_layers, and i % moe_layer_frequency == the residue
+  // moe_layer_offset (-1, the default, means moe_layer_frequency - 1). Frequency 1 = every layer
+  // (Mixtral), 2 = every second layer (the paper, Section 2.1, and GShard/Switch convention).
   int moe_layer_frequency = 1;
+  int moe_layer_offset = -1;       // -1: frequency - 1 (Qwen decoder_sparse_step, Llama 4); DeepSeek: 0
+  int first_k_dense_layers = 0;    // DeepSeek first_k_dense_replace: layers 0..k-1 keep a dense MLP
+  std::vector<int> dense_layers;   // further layers with a dense MLP (Qwen mlp_only_layers), 0-based
   DType dtype = DType::kBFloat16;
   int max_position_embeddings = 4096;
 
@@ -52,14 +65,34 @@ struct ModelArchitecture {
   bool shared_expert_gate = false;    // Qwen-MoE: a sigmoid gate Linear(h, 1) on the shared experts
   // Rows of a learned absolute position table (OPT: max_position_embeddings + 2); 0 for RoPE models.
   int position_embedding_rows = 0;
+  QkNorm qk_norm = QkNorm::kNone;
+  bool attention_sinks = false;    // gpt-oss: one learned sink logit per attention head and layer
+  bool router_bias = false;        // a bias of E per router (gpt-oss; DeepSeek-V3 e_score_correction_bias)
+  bool lm_head_bias = false;       // a bias of V on the LM head (PhiMoE)
+
+  // --- Multi-head Latent Attention (DeepSeek-V2/V3). Used iff kv_lora_rank > 0; then num_kv_heads
+  // and head_dim do not shape attention and the KV cache holds kv_lora_rank + qk_rope_head_dim
+  // elements per token and layer (the compressed latent and the shared RoPE key).
+  int q_lora_rank = 0;             // 0: queries are not compressed (q_proj h x H(nope + rope))
+  int kv_lora_rank = 0;
+  int qk_nope_head_dim = 0;
+  int qk_rope_head_dim = 0;
+  int v_head_dim = 0;
 
   [[nodiscard]] bool is_moe() const { return num_experts > 1; }
+  [[nodiscard]] bool uses_mla() const { return kv_lora_rank > 0; }
+  [[nodiscard]] bool is_moe_layer(int layer) const;  // see moe_layer_frequency above
   [[nodiscard]] int num_moe_layers() const;
   [[nodiscard]] int num_dense_layers() const { return num_layers - num_moe_layers(); }
   // head_dim if given, else hidden_size / num_attention_heads (0 when heads is 0).
   [[nodiscard]] int effective_head_dim() const;
   // expert_intermediate_size if given, else intermediate_size.
   [[nodiscard]] int effective_expert_intermediate_size() const;
+  // shared_expert_intermediate_size if given, else the expert width.
+  [[nodiscard]] int effective_shared_expert_intermediate_size() const;
+  // Query/key and value widths per head: MLA qk_nope + qk_rope and v_head_dim, else head_dim both.
+  [[nodiscard]] int effective_qk_head_dim() const;
+  [[nodiscard]] int effective_v_head_dim() const;
 };
 
 // Exact parameter counts derived from the architecture. Norms and the biases flagged above are
@@ -69,24 +102,29 @@ struct ParameterCounts {
   double activated = 0;       // weights one token uses (top-K experts), embeddings and LM head included
   double non_embedding = 0;   // total without token embedding, position table and LM head
   double activated_non_embedding = 0;
-  double embedding = 0;       // token embedding + position table + LM head (once if tied)
+  double embedding = 0;       // token embedding + position table + LM head (once if tied) + LM head bias
   double attention_per_layer = 0;
   double dense_mlp_per_layer = 0;
   double expert_mlp = 0;      // one expert
-  double router_per_moe_layer = 0;
+  double router_per_moe_layer = 0;     // hE (+ E with router_bias)
   // The paper's "corresponding dense model" N: same layers and widths, every FFN dense, no embeddings.
   double corresponding_dense_non_embedding = 0;
   // Further breakdown.
   double norms_per_layer = 0;         // the two per-layer norms
   double final_norm = 0;
-  double shared_experts_per_moe_layer = 0;  // shared experts + their gate
+  double shared_experts_per_moe_layer = 0;  // shared experts (each of the shared width) + their gate
   double lm_head = 0;                 // vocab * h (also when tied: the matmul still happens)
   double expert_total = 0;            // all routed experts of all MoE layers
 };
 
 [[nodiscard]] ParameterCounts count_parameters(const ModelArchitecture& arch);
 
-// KV-cache bytes per token for the whole model (all layers, all KV heads): 2 * l * kv_heads * head_dim * bytes.
+// KV-cache elements per token of one layer on one GPU of a tensor-parallel group of `tensor_parallel_size`:
+// 2 * max(1, kv_heads / TP) * head_dim (vLLM replicates KV heads when TP > kv_heads), or with MLA
+// kv_lora_rank + qk_rope_head_dim (every TP rank caches the whole latent).
+[[nodiscard]] double kv_elements_per_token_per_layer(const ModelArchitecture& arch, int tensor_parallel_size = 1);
+// KV-cache bytes per token for the whole model: l * kv_elements_per_token_per_layer(arch) * dtype bytes
+// (= 2 * l * kv_heads * head_dim * bytes without MLA).
 [[nodiscard]] double kv_bytes_per_token(const ModelArchitecture& arch);
 
 // The paper's shortcut formulas (arXiv 2404.02852 Section 2.1, Section 4.2; specs/paper-model.md),
@@ -114,7 +152,8 @@ struct PaperShortcuts {
 // norms are included in the parameter count (negligible); the embedding lookup costs no FLOPs.
 [[nodiscard]] double forward_linear_flops_per_token(const ModelArchitecture& arch);
 // Attention scores and weighted values for one token attending to `context_tokens` earlier tokens
-// (itself included): 2 matmuls * 2 FLOPs * heads * head_dim * context * layers.
+// (itself included): 2 FLOPs * heads * (qk head dim + v head dim) * context * layers
+// (= 4 * heads * head_dim * context * layers without MLA; MLA counted in its uncompressed form).
 [[nodiscard]] double attention_flops_per_token(const ModelArchitecture& arch, double context_tokens);
 // Training (forward + backward, no recomputation): 3x the forward linear FLOPs, i.e. the paper's
 // C = 6 * N_activated * D with N_activated counted exactly (Section 2.2).
