@@ -248,5 +248,55 @@ TEST(Describe, PrintsExactCountsBesideThePaperShortcuts) {
   EXPECT_NE(text.find("128 KiB exact"), std::string::npos) << text;
 }
 
+TEST(Architecture, AllMoeModelNeedsOnlyTheExpertWidth) {
+  ModelArchitecture arch = paper_style_moe(8, 2);
+  arch.moe_layer_frequency = 1;
+  arch.intermediate_size = 0;
+  arch.expert_intermediate_size = 512;
+  EXPECT_TRUE(architecture_problems(arch).empty());
+  EXPECT_GT(count_parameters(arch).corresponding_dense_non_embedding, 0.0);
+  arch.dense_layers = {3};  // now a dense layer needs the dense width
+  EXPECT_TRUE(has_problem(arch, "intermediate_size"));
+}
+
+TEST(Architecture, MoeLayerPlacementKeysAndDefaultsAgree) {
+  ModelArchitecture arch = paper_style_moe(8, 2);  // 12 layers, frequency 2: layers 1, 3, ..., 11
+  EXPECT_EQ(arch.num_moe_layers(), 6);
+  EXPECT_TRUE(arch.is_moe_layer(1));
+  EXPECT_FALSE(arch.is_moe_layer(0));
+  arch.moe_layer_offset = 0;  // DeepSeek's residue: layers 0, 2, ...
+  EXPECT_TRUE(arch.is_moe_layer(0));
+  arch.first_k_dense_layers = 3;  // 4, 6, 8, 10
+  EXPECT_EQ(arch.num_moe_layers(), 4);
+  arch.dense_layers = {6};
+  EXPECT_EQ(arch.num_moe_layers(), 3);
+  arch.moe_layer_offset = 2;
+  EXPECT_TRUE(has_problem(arch, "moe_layer_offset"));
+}
+
+TEST(Architecture, SharedExpertWidthAndMlaCounts) {
+  ModelArchitecture arch = paper_style_moe(8, 2);
+  arch.num_shared_experts = 2;
+  const double two_expert_widths = count_parameters(arch).shared_experts_per_moe_layer;
+  arch.shared_expert_intermediate_size = 2 * arch.intermediate_size;
+  arch.num_shared_experts = 1;
+  EXPECT_DOUBLE_EQ(count_parameters(arch).shared_experts_per_moe_layer, two_expert_widths);
+  // MLA: attention and KV from the ranks (DeepSeek-V2-Lite shapes on h = 768, 8 heads).
+  arch.kv_lora_rank = 512;
+  arch.qk_nope_head_dim = 128;
+  arch.qk_rope_head_dim = 64;
+  arch.v_head_dim = 128;
+  const double h = 768, heads = 8;
+  EXPECT_DOUBLE_EQ(count_parameters(arch).attention_per_layer,
+                   h * heads * 192 + h * (512 + 64) + 512 + 512 * heads * 256 + heads * 128 * h);
+  EXPECT_DOUBLE_EQ(kv_bytes_per_token(arch), 12.0 * 576 * 2);
+  EXPECT_DOUBLE_EQ(kv_elements_per_token_per_layer(arch, 4), 576.0);
+  arch.q_lora_rank = 256;
+  EXPECT_DOUBLE_EQ(count_parameters(arch).attention_per_layer,
+                   h * 256 + 256 + 256 * heads * 192 + h * (512 + 64) + 512 + 512 * heads * 256 + heads * 128 * h);
+  arch.v_head_dim = 0;
+  EXPECT_TRUE(has_problem(arch, "kv_lora_rank"));
+}
+
 }  // namespace
 }  // namespace moesim
