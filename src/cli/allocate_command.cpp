@@ -1,16 +1,20 @@
 // `moesim allocate --law law.yaml --budget 1e21 --experts 1,4,8,16,32`: loss-optimal and over-trained
 // designs for a training budget, their architectures and analytic serving cost, optionally Algorithms 1
-// and 2 of the paper (docs/scaling.md). Table or JSON on stdout, HDF5 with --out.
+// and 2 of the paper (docs/scaling.md). Table or JSON on stdout, HDF5 with --out. The analytic cost's
+// assumptions (GPU from the catalogue, price, GPU count, memory utilization, request lengths) are options
+// and are printed with every output.
 #include <boost/program_options.hpp>
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "moesim/cli/commands.hpp"
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/errors.hpp"
+#include "moesim/hardware/gpu.hpp"
 #include "moesim/io/hdf5_writer.hpp"
 #include "moesim/scaling/allocation.hpp"
 #include "moesim/scaling/design.hpp"
@@ -59,6 +63,88 @@ std::pair<double, double> interval(std::vector<double> v) {
   return {q(0.05), q(0.95)};
 }
 
+// Default price: known only for the default GPU (design.hpp: AWS p4d.24xlarge list price / 8).
+constexpr const char* kDefaultGpu = "A100-SXM-40GB";
+constexpr double kDefaultPriceUsdPerGpuHour = 4.10;
+
+struct CostOptions {
+  std::string gpu = kDefaultGpu;
+  double price = 0;  // 0: not given
+  int max_gpus = 8;
+  double memory_utilization = 0.9;
+  double prompt_tokens = 161.31;   // ShareGPT means (vLLM paper), as in AnalyticServingAssumptions
+  double output_tokens = 337.99;
+};
+
+// The analytic cost's assumptions from the options; UsageError (exit 2) for any value out of range.
+AnalyticServingAssumptions cost_assumptions(const CostOptions& o, const po::variables_map& vm, std::string& price_source) {
+  const std::optional<GpuSpec> gpu = find_gpu(o.gpu);
+  if (!gpu) {
+    std::string names;
+    for (const std::string& n : gpu_catalog_names()) names += (names.empty() ? "" : ", ") + n;
+    throw UsageError("allocate: --gpu: unknown GPU '" + o.gpu + "'; the catalogue has " + names);
+  }
+  AnalyticServingAssumptions a;
+  a.gpu_memory_bytes = gpu->memory_bytes;
+  a.hbm_bandwidth_bytes_per_s = gpu->hbm_bandwidth_bytes_per_s;
+  a.peak_flops_per_s = gpu->peak_dense_flops;
+  if (vm.count("price")) {
+    if (!(o.price > 0) || !std::isfinite(o.price)) throw UsageError("allocate: --price must be a number of USD per GPU-hour > 0");
+    a.gpu_cost_usd_per_hour = o.price;
+    price_source = "--price";
+  } else if (gpu->name == kDefaultGpu) {
+    a.gpu_cost_usd_per_hour = kDefaultPriceUsdPerGpuHour;
+    price_source = "default: AWS p4d.24xlarge on-demand 32.77 USD/h / 8 GPUs; set --price";
+  } else {
+    throw UsageError("allocate: --gpu " + gpu->name + " needs --price (USD per GPU-hour): the default price is "
+                     "known only for the " + std::string(kDefaultGpu));
+  }
+  if (o.max_gpus < 1 || o.max_gpus > 4096) throw UsageError("allocate: --max-gpus must be an integer in 1..4096");
+  a.max_gpus = o.max_gpus;
+  if (!(o.memory_utilization > 0 && o.memory_utilization <= 1)) {
+    throw UsageError("allocate: --memory-utilization must be in (0, 1] (vLLM's gpu_memory_utilization)");
+  }
+  a.memory_utilization = o.memory_utilization;
+  if (!(o.prompt_tokens > 0) || !std::isfinite(o.prompt_tokens) || o.prompt_tokens > 1e7) {
+    throw UsageError("allocate: --prompt-tokens (mean prompt length) must be a number of tokens in (0, 1e7]");
+  }
+  if (!(o.output_tokens > 0) || !std::isfinite(o.output_tokens) || o.output_tokens > 1e7) {
+    throw UsageError("allocate: --output-tokens (mean output length) must be a number of tokens in (0, 1e7]");
+  }
+  a.prompt_tokens = o.prompt_tokens;
+  a.output_tokens = o.output_tokens;
+  return a;
+}
+
+std::string number(double v, int precision) {
+  std::ostringstream s;
+  s << std::setprecision(precision) << v;
+  return s.str();
+}
+
+// Prices as people write them: 4.10, 2.5 -> 2.50, 0.125 keeps its digits.
+std::string price_text(double usd) {
+  std::ostringstream s;
+  if (std::abs(usd * 100 - std::round(usd * 100)) < 1e-9 * std::max(1.0, usd)) {
+    s << std::fixed << std::setprecision(2) << usd;
+  } else {
+    s << std::setprecision(6) << usd;
+  }
+  return s.str();
+}
+
+// One line with every assumption of the analytic cost, for the table, JSON and HDF5 outputs.
+std::string describe_assumptions(const std::string& gpu, const AnalyticServingAssumptions& a,
+                                 const std::string& price_source) {
+  return "analytic (paper Section 4): G = 1.." + std::to_string(a.max_gpus) + " x " + gpu + " (" +
+         number(a.gpu_memory_bytes / 1e9, 4) + " GB, " + number(a.memory_utilization, 3) + " usable; HBM " +
+         number(a.hbm_bandwidth_bytes_per_s / 1e9, 5) + " GB/s at " + number(a.bandwidth_efficiency * 100, 3) +
+         " %; " + number(a.peak_flops_per_s / 1e12, 4) + " TFLOP/s at " + number(a.compute_efficiency * 100, 3) +
+         " %), bf16 weights and KV, prompt " + number(a.prompt_tokens, 6) + " / output " +
+         number(a.output_tokens, 6) + " tokens per request, " + price_text(a.gpu_cost_usd_per_hour) +
+         " USD/GPU-hour (" + price_source + "); no communication cost, no batch cap";
+}
+
 struct Row {
   std::string kind;  // "loss-optimal" or "over-trained"
   Allocation a;
@@ -74,6 +160,7 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
   std::string law_path, experts_text = "1,4,8,16,32", overtrain_text, out_path, format = "table", convention;
   double budget = 0;
   int base_experts = 0;
+  CostOptions cost_options;
   po::options_description desc("moesim allocate --law law.yaml --budget FLOPS [options]");
   desc.add_options()("help,h", "show this help")
       ("law", po::value(&law_path), "law YAML (data/laws/*.yaml or the output of moesim fit)")
@@ -83,6 +170,18 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       ("bounded", po::value(&base_experts),
        "run Algorithms 1 and 2 with this base E against every larger E (analytic serving cost)")
       ("convention", po::value(&convention), "override the law's training-parameter convention: activated or dense")
+      ("gpu", po::value(&cost_options.gpu)->default_value(kDefaultGpu),
+       "analytic cost: GPU from the catalogue (memory, HBM bandwidth, peak FLOP/s): A100-SXM-40GB, "
+       "A100-SXM-80GB, A100-PCIE-80GB, H100-SXM-80GB")
+      ("price", po::value(&cost_options.price),
+       "analytic cost: USD per GPU-hour (default 4.10 for A100-SXM-40GB, AWS p4d.24xlarge / 8; required for other GPUs)")
+      ("max-gpus", po::value(&cost_options.max_gpus)->default_value(8), "analytic cost: the most GPUs per replica (G = 1..this)")
+      ("memory-utilization", po::value(&cost_options.memory_utilization)->default_value(0.9, "0.9"),
+       "analytic cost: fraction of GPU memory usable for weights and KV cache (vLLM gpu_memory_utilization), (0, 1]")
+      ("prompt-tokens", po::value(&cost_options.prompt_tokens)->default_value(161.31, "161.31"),
+       "analytic cost: mean prompt length p in tokens (default: ShareGPT, vLLM paper)")
+      ("output-tokens", po::value(&cost_options.output_tokens)->default_value(337.99, "337.99"),
+       "analytic cost: mean output length n in tokens (default: ShareGPT, vLLM paper)")
       ("format", po::value(&format)->default_value("table"), "stdout format: table or json")
       ("out", po::value(&out_path), "HDF5 file to write")
       ("force", "replace an existing --out file");
@@ -105,6 +204,10 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
   for (double r : fractions) {
     if (!(r > 0 && r <= 1)) throw UsageError("--overtrain fractions must be in (0, 1]");
   }
+  std::string price_source;
+  const AnalyticServingAssumptions assumptions = cost_assumptions(cost_options, vm, price_source);
+  const std::string gpu_name = find_gpu(cost_options.gpu)->name;
+  const std::string cost_text = describe_assumptions(gpu_name, assumptions, price_source);
   const OverwritePolicy policy = vm.count("force") ? OverwritePolicy::kReplace : OverwritePolicy::kRefuse;
   std::optional<AtomicOutputPath> h5_path;
   if (!out_path.empty()) h5_path.emplace(out_path, policy);  // refuses an existing file before any work
@@ -117,7 +220,6 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       throw UsageError(std::string("allocate: --convention: ") + e.what());
     }
   }
-  const AnalyticServingAssumptions assumptions;
   const InferenceCostFn cost_fn = analytic_cost_function(law.accounting, assumptions);
 
   std::vector<Row> rows;
@@ -186,7 +288,19 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
     j["law"] = {{"file", law_path}, {"name", law.name}, {"form", to_string(law.form)}};
     j["budget_flops"] = budget;
     j["accounting"] = convention_text;
-    j["cost_assumptions"] = "analytic (paper Section 4): 8x A100-SXM-40GB, ShareGPT means p=161.31 n=337.99, $1/GPU-hour placeholder";
+    j["cost_assumptions"] = {{"description", cost_text},
+                             {"gpu", gpu_name},
+                             {"gpu_memory_bytes", assumptions.gpu_memory_bytes},
+                             {"memory_utilization", assumptions.memory_utilization},
+                             {"hbm_bandwidth_bytes_per_s", assumptions.hbm_bandwidth_bytes_per_s},
+                             {"bandwidth_efficiency", assumptions.bandwidth_efficiency},
+                             {"peak_flops_per_s", assumptions.peak_flops_per_s},
+                             {"compute_efficiency", assumptions.compute_efficiency},
+                             {"max_gpus", assumptions.max_gpus},
+                             {"prompt_tokens", assumptions.prompt_tokens},
+                             {"output_tokens", assumptions.output_tokens},
+                             {"usd_per_gpu_hour", assumptions.gpu_cost_usd_per_hour},
+                             {"price_source", price_source}};
     for (const Row& r : rows) {
       nlohmann::json d = {{"kind", r.kind}, {"experts", r.a.experts}, {"fraction_of_optimal", r.a.fraction_of_optimal},
                           {"n_dense", r.a.n_dense}, {"tokens", r.a.tokens}, {"loss", r.a.loss},
@@ -219,7 +333,7 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
   } else {
     out << "law " << law_path << " (" << to_string(law.form) << "), budget " << std::setprecision(4) << budget << " FLOPs\n"
         << "convention: " << convention_text << "\n"
-        << "cost: analytic (paper Section 4; 8x A100-SXM-40GB, ShareGPT means, $1/GPU-hour placeholder)\n";
+        << "cost: " << cost_text << "\n";
     out << std::left << std::setw(13) << "design" << std::right << std::setw(4) << "E" << std::setw(6) << "r"
         << std::setw(11) << "N" << std::setw(11) << "D" << std::setw(9) << "loss" << std::setw(10) << "FLOPs"
         << std::setw(8) << "D/N" << std::setw(11) << "active" << std::setw(11) << "total" << std::setw(7) << "h"
@@ -262,6 +376,13 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       root.set_attribute("law_provenance", law.provenance);
       root.set_attribute("accounting", convention_text);
       root.set_attribute("budget_flops", budget);
+      root.set_attribute("cost_assumptions", cost_text);
+      root.set_attribute("cost_gpu", gpu_name);
+      root.set_attribute("cost_usd_per_gpu_hour", assumptions.gpu_cost_usd_per_hour);
+      root.set_attribute("cost_max_gpus", static_cast<std::int64_t>(assumptions.max_gpus));
+      root.set_attribute("cost_memory_utilization", assumptions.memory_utilization);
+      root.set_attribute("cost_prompt_tokens", assumptions.prompt_tokens);
+      root.set_attribute("cost_output_tokens", assumptions.output_tokens);
       h5::Group g = root.create_group("designs");
       auto column = [&](auto get) {
         std::vector<double> v;
@@ -291,7 +412,7 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       g.write("intermediate_size", icolumn([](const Row& r) { return r.arch.intermediate_size; }), "1");
       g.write("gpus", icolumn([](const Row& r) { return r.cost.gpus; }), "GPUs", "analytic argmin over G");
       g.write("cost_usd_per_token", column([](const Row& r) { return r.cost.usd_per_token; }), "USD/token",
-              "analytic estimate at $1/GPU-hour (placeholder price)");
+              "analytic estimate; assumptions in the root attribute cost_assumptions");
       if (intervals) {
         g.write("loss_p05", column([](const Row& r) { return r.loss_lo; }), "nats/token", "bootstrap 5%");
         g.write("loss_p95", column([](const Row& r) { return r.loss_hi; }), "nats/token", "bootstrap 95%");

@@ -2,8 +2,10 @@
 
 #include <boost/math/tools/minima.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -160,7 +162,13 @@ BoundedDesignResult cheapest_for_bounded_loss(const ScalingLaw& law, double budg
 }
 
 BoundedDesignResult lowest_loss_for_bounded_cost(const ScalingLaw& law, double budget_flops, int base_experts,
-                                                 int candidate_experts, const InferenceCostFn& cost) {
+                                                 int candidate_experts, const InferenceCostFn& cost,
+                                                 const BoundedCostSearch& search) {
+  if (!(search.min_n_dense > 0) || !std::isfinite(search.min_n_dense) || search.scan_intervals < 2 ||
+      search.refine_intervals < 2 || !(search.resolution > 0)) {
+    throw std::invalid_argument("bounded-cost search needs min_n_dense > 0, scan_intervals >= 2, "
+                                "refine_intervals >= 2 and resolution > 0");
+  }
   BoundedDesignResult r;
   r.base = loss_optimal(law, budget_flops, base_experts);  // Algorithm 2, line 1
   r.base_cost = cost(r.base.n_dense, base_experts);        // lines 2-4
@@ -168,6 +176,7 @@ BoundedDesignResult lowest_loss_for_bounded_cost(const ScalingLaw& law, double b
     throw UnreachableTargetError("the loss-optimal E = " + std::to_string(base_experts) +
                                  " model cannot be served by the cost function: no cost bound");
   }
+  const double bound = r.base_cost;
   const Allocation opt = loss_optimal(law, budget_flops, candidate_experts);
   auto design = [&](double n) {
     Allocation a = make_design(law, n, law.accounting.tokens_for_budget(n, budget_flops, candidate_experts),
@@ -175,29 +184,79 @@ BoundedDesignResult lowest_loss_for_bounded_cost(const ScalingLaw& law, double b
     a.fraction_of_optimal = n / opt.n_dense;
     return a;
   };
-  if (cost(opt.n_dense, candidate_experts) <= r.base_cost) {
-    // Loss rises as N falls below N_opt, so the loss-optimal E' model is the answer.
+  const double opt_cost = cost(opt.n_dense, candidate_experts);
+  if (opt_cost <= bound) {
+    // The loss-optimal E' model is the lowest-loss model of all: it is the answer.
     r.candidate = opt;
-    r.candidate_cost = cost(opt.n_dense, candidate_experts);
+    r.candidate_cost = opt_cost;
     r.bound_active = false;
     return r;
   }
-  // Line 5: dichotomy on the monotone branch N <= N_opt(E') for the boundary cost(N) <= I_E.
-  double hi = std::log(opt.n_dense);  // infeasible
-  double lo = hi;
-  do {
-    lo -= std::log(2.0);
-    if (lo < std::log(1e6)) {
-      throw UnreachableTargetError("no E = " + std::to_string(candidate_experts) + " model of >= 1e6 parameters costs <= " +
-                                   fmt(r.base_cost) + " per token");
-    }
-  } while (!(cost(std::exp(lo), candidate_experts) <= r.base_cost));
-  for (int i = 0; i < 200 && hi - lo > 1e-12; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    if (cost(std::exp(mid), candidate_experts) <= r.base_cost) lo = mid; else hi = mid;
+  // Line 5, without the paper's assumption that cost rises with N (a dichotomy on a step-shaped cost can
+  // stop at any step edge, not the one nearest N_opt; issue 9 item 6). Search the whole bracket
+  // [min_n_dense, N_opt(E')] (over-trained designs, r <= 1, as in the paper) and keep the lowest-loss
+  // point with cost <= bound.
+  const double x_lo = std::log(search.min_n_dense);
+  const double x_hi = std::log(opt.n_dense);  // infeasible (checked above)
+  if (!(x_hi > x_lo)) {
+    throw UnreachableTargetError("the loss-optimal E = " + std::to_string(candidate_experts) + " size " +
+                                 fmt(opt.n_dense) + " is below the smallest size searched (" +
+                                 fmt(search.min_n_dense) + ") and costs more than " + fmt(bound) + " per token");
   }
-  r.candidate = design(std::exp(lo));  // lines 6-7
-  r.candidate_cost = cost(r.candidate.n_dense, candidate_experts);
+  struct Point {
+    double x = 0, n = 0, loss = 0, cost = 0;
+  };
+  std::optional<Point> best;
+  // Among the points xs, the lowest-loss one with cost <= bound, if its loss beats `best`. The loss of every
+  // point is computed first; the cost only in increasing order of loss and only while it can still improve
+  // on `best`, so the first feasible point met is this level's answer.
+  auto search_points = [&](const std::vector<double>& xs) {
+    std::vector<Point> points;
+    points.reserve(xs.size());
+    for (double x : xs) {
+      Point p;
+      p.x = x;
+      p.n = std::exp(x);
+      p.loss = law.loss(p.n, law.accounting.tokens_for_budget(p.n, budget_flops, candidate_experts), candidate_experts);
+      if (std::isnan(p.loss)) p.loss = std::numeric_limits<double>::infinity();
+      points.push_back(p);
+    }
+    // Lower loss first; equal losses: the larger model first (a deterministic order).
+    std::sort(points.begin(), points.end(),
+              [](const Point& a, const Point& b) { return a.loss < b.loss || (a.loss == b.loss && a.x > b.x); });
+    for (Point& p : points) {
+      if (best && !(p.loss < best->loss)) return;
+      p.cost = cost(p.n, candidate_experts);
+      if (p.cost <= bound) {  // false for NaN and +infinity (cannot be served)
+        best = p;
+        return;
+      }
+    }
+  };
+  const int k = search.scan_intervals;
+  std::vector<double> xs;
+  for (int i = 0; i < k; ++i) xs.push_back(x_lo + (x_hi - x_lo) * i / k);
+  search_points(xs);
+  if (!best) {
+    throw UnreachableTargetError("no E = " + std::to_string(candidate_experts) + " model between " +
+                                 fmt(search.min_n_dense) + " and N_opt = " + fmt(opt.n_dense) +
+                                 " parameters costs <= " + fmt(bound) + " per token");
+  }
+  // Refinement: the lowest-loss feasible point of a cell can lie anywhere between a feasible scan point and
+  // its infeasible neighbour; scan the two cells around the best point 2 * refine_intervals ways, move to
+  // the best feasible point found, and repeat with the finer step.
+  double step = (x_hi - x_lo) / k;
+  const int m = search.refine_intervals;
+  for (int level = 0; level < 100 && step > search.resolution; ++level) {
+    const double a = std::max(x_lo, best->x - step);
+    const double b = std::min(x_hi, best->x + step);
+    xs.clear();
+    for (int j = 0; j <= 2 * m; ++j) xs.push_back(a + (b - a) * j / (2 * m));
+    search_points(xs);
+    step = (b - a) / (2 * m);
+  }
+  r.candidate = design(best->n);  // lines 6-7
+  r.candidate_cost = best->cost;
   return r;
 }
 

@@ -54,8 +54,22 @@ struct Allocation {
 [[nodiscard]] Allocation size_for_loss(const ScalingLaw& law, double budget_flops, int experts, double target_loss);
 
 // Inference cost per token of a model of dense-equivalent size N with E experts, already minimised over
-// GPU counts (the paper's min_G). +infinity when it cannot be served. Assumed non-decreasing in N.
+// GPU counts (the paper's min_G). +infinity (or NaN) when it cannot be served. NOT assumed monotone in N:
+// real costs are step-shaped (they jump where the rounded width/depth, the GPU count or the number of KV
+// blocks changes), so a larger model can be cheaper than a slightly smaller one.
 using InferenceCostFn = std::function<double(double n_dense, int experts)>;
+
+// How Algorithm 2 searches ln N on [ln min_n_dense, ln N_opt(E')] for the lowest-loss design whose cost
+// meets the bound. The loss is evaluated at every scan point (cheap); the cost function only at points whose
+// loss beats the best feasible point found so far, in increasing order of loss, so an expensive cost (a
+// simulation) is called as rarely as the scan allows. Feasible islands wider than one scan step,
+// (ln N_opt - ln min_n_dense) / scan_intervals, are never missed; narrower ones can be.
+struct BoundedCostSearch {
+  double min_n_dense = 1e6;  // smallest model considered (parameters)
+  int scan_intervals = 2048; // coarse scan: ln N step ~0.004 (0.4 % in N) for N_opt / min_n_dense ~ 1e4
+  int refine_intervals = 16; // each refinement level splits the two cells around the best point in 2 x this
+  double resolution = 1e-12; // stop refining when the step in ln N is below this
+};
 
 struct BoundedDesignResult {
   Allocation base;          // loss-optimal E-expert model
@@ -65,14 +79,22 @@ struct BoundedDesignResult {
   bool bound_active = true; // Algorithm 2: false when the loss-optimal E' model already meets the cost bound
 };
 
-// Algorithm 1: cheapest E'-expert model (at budget B) whose loss equals the loss-optimal E-expert loss.
+// Algorithm 1: the E'-expert model (at budget B) whose loss equals the loss-optimal E-expert loss, and its
+// cost. The search bisects on the loss only (size_for_loss: at a fixed budget the loss-matching N on the
+// branch below N_opt(E') is unique), so it needs no property of the cost function. As in the paper, this is
+// the design at the loss bound: with a step-shaped cost, a larger (lower-loss) E' model can occasionally be
+// cheaper still; compare with Algorithm 2 when that matters.
 [[nodiscard]] BoundedDesignResult cheapest_for_bounded_loss(const ScalingLaw& law, double budget_flops, int base_experts,
                                                             int candidate_experts, const InferenceCostFn& cost);
-// Algorithm 2: lowest-loss E'-expert model (at budget B) whose cost does not exceed the loss-optimal
-// E-expert model's cost; bisection targets the boundary cost(N) <= I_E (cost is piecewise in N).
+// Algorithm 2: lowest-loss E'-expert model (at budget B, N <= N_opt(E')) whose cost does not exceed the
+// loss-optimal E-expert model's cost I_E. The cost is not assumed monotone: a scan of the whole bracket
+// [min_n_dense, N_opt(E')] keeps every point with cost <= I_E, and the lowest-loss one is refined by nested
+// scans of its neighbouring cells (a bisection between feasible and infeasible neighbours that cannot be
+// misled by a step), see BoundedCostSearch. Throws UnreachableTargetError when no scanned size meets the bound.
 [[nodiscard]] BoundedDesignResult lowest_loss_for_bounded_cost(const ScalingLaw& law, double budget_flops,
                                                                int base_experts, int candidate_experts,
-                                                               const InferenceCostFn& cost);
+                                                               const InferenceCostFn& cost,
+                                                               const BoundedCostSearch& search = {});
 
 // Inference-aware allocation (Sardana et al. 2023; scaling-reference 6.6), chinchilla form, E = 1:
 // minimise 6 N D_train + 2 N D_inf subject to L(N, D_train) = target_loss.

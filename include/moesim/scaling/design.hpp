@@ -30,15 +30,20 @@ struct DerivedArchitecture {
 [[nodiscard]] DerivedArchitecture architecture_for_size(double n_dense, const ArchitectureRule& rule = {});
 
 // Assumptions of the analytic cost (all explicit; defaults: 8x A100-SXM-40GB with NVLink as in the paper's
-// profiling, ShareGPT means from the vLLM paper: prompt 161.31, output 337.99 tokens).
+// profiling, ShareGPT means from the vLLM paper: prompt 161.31, output 337.99 tokens). `moesim allocate`
+// fills the GPU fields from the hardware catalogue (--gpu; there M0 is the driver-reported 42.3e9 bytes
+// of an A100-SXM-40GB, src/hardware/gpu_catalog.cpp) and every other field from its options.
 struct AnalyticServingAssumptions {
-  double gpu_memory_bytes = 40e9;            // M0: A100-SXM-40GB
+  double gpu_memory_bytes = 40e9;            // M0: A100-SXM-40GB, nominal
   double memory_utilization = 0.9;           // vLLM gpu_memory_utilization default
   double hbm_bandwidth_bytes_per_s = 1.555e12;  // A100-40GB datasheet
   double peak_flops_per_s = 312e12;          // A100 dense BF16 datasheet
   double bandwidth_efficiency = 0.8;         // achieved / peak HBM bandwidth (assumption)
   double compute_efficiency = 0.5;           // achieved / peak FLOP/s (assumption)
-  double gpu_cost_usd_per_hour = 1.0;        // C0 * 3600; placeholder price (cost ratios do not depend on it)
+  // C0 * 3600, USD per GPU-hour: AWS p4d.24xlarge (8x A100-SXM-40GB) on-demand list price 32.77 USD/h in
+  // us-east-1 (2023-2024) / 8, as in the built-in default scenario. Illustrative (prices change); cost
+  // ratios between designs, which Algorithms 1 and 2 use, do not depend on it.
+  double gpu_cost_usd_per_hour = 4.10;
   int max_gpus = 8;                          // G: one 8-GPU node
   double prompt_tokens = 161.31;             // p
   double output_tokens = 337.99;             // n
