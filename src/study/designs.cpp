@@ -79,6 +79,22 @@ ServableDesign servable_architecture(double n_dense, int experts, const Architec
   return d;
 }
 
+std::string model_yaml(const ModelArchitecture& a) {
+  std::ostringstream y;
+  y << "{name: " << a.name << ", hidden_size: " << a.hidden_size << ", num_layers: " << a.num_layers
+    << ", num_attention_heads: " << a.num_attention_heads << ", num_kv_heads: " << a.num_kv_heads
+    << ", head_dim: " << a.effective_head_dim() << ", intermediate_size: " << a.intermediate_size
+    << ", vocab_size: " << a.vocab_size << ", max_position_embeddings: " << a.max_position_embeddings
+    << ", dtype: " << to_string(a.dtype);
+  if (a.is_moe()) {
+    y << ", num_experts: " << a.num_experts << ", top_k: " << a.top_k
+      << ", expert_intermediate_size: " << a.effective_expert_intermediate_size()
+      << ", moe_layer_frequency: " << a.moe_layer_frequency << ", num_shared_experts: " << a.num_shared_experts;
+  }
+  y << "}";
+  return y.str();
+}
+
 std::string architecture_key(const ModelArchitecture& a) {
   std::ostringstream k;
   k << a.hidden_size << '/' << a.num_layers << '/' << a.num_attention_heads << '/' << a.num_kv_heads << '/'

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -59,7 +60,12 @@ Scenario scenario_for(const Scenario& base, const ModelArchitecture* arch, const
 // What pricing needs besides the designs: the saturation workload (built once) and the SLO settings.
 struct PricingContext {
   const StudySpec* spec = nullptr;
-  Workload saturation_workload;
+  // saturation_workloads[dp - 1]: the study's requests, each repeated dp times in a row, all at t = 0.
+  // Round-robin routing then hands every replica exactly the study's workload, so a deployment's
+  // throughput is dp times one replica's and the drain at the end of a finite workload weighs the same
+  // for every dp (with the plain workload split dp ways, more replicas would look dearer only because
+  // each replica's run is shorter and its ramp-down a larger share of it).
+  std::vector<Workload> saturation_workloads;
   const std::atomic<bool>* stop = nullptr;
   std::atomic<std::int64_t>* simulations = nullptr;
 };
@@ -69,7 +75,8 @@ DeploymentResult simulate_deployment(const PricingContext& ctx, const Scenario& 
   d.layout = layout;
   ScenarioRunOptions options;
   options.stop = ctx.stop;
-  const ScenarioRunResult r = simulate_scenario(scenario, ctx.saturation_workload, options);
+  const ScenarioRunResult r = simulate_scenario(
+      scenario, ctx.saturation_workloads[static_cast<std::size_t>(layout.data_parallel - 1)], options);
   d.fits = r.plan.fits;
   d.num_gpu_blocks = r.plan.num_gpu_blocks;
   if (!r.plan.fits) {
@@ -171,13 +178,26 @@ void search_slo(const PricingContext& ctx, const Scenario& scenario, DeploymentR
   d.slo_tpot_p99_s = at_lo.tpot;
 }
 
+// The cheapest deployment; among deployments within 1e-6 (relative) of the cheapest, the first in layout
+// order (fewest GPUs, then widest TP): data-parallel copies of one layout cost the same per token up to
+// rounding, and the smaller deployment is the one to buy.
 void choose_best(PricedArchitecture& p) {
+  constexpr double kTie = 1e-6;
+  double min_cost = kInfinity, min_slo = kInfinity;
+  for (const DeploymentResult& d : p.deployments) {
+    if (d.fits) min_cost = std::min(min_cost, d.cost_per_million_usd);
+    if (d.slo_met) min_slo = std::min(min_slo, d.slo_cost_per_million_usd);
+  }
   p.best = -1;
   p.best_slo = -1;
   for (std::size_t i = 0; i < p.deployments.size(); ++i) {
     const DeploymentResult& d = p.deployments[i];
-    if (d.fits && d.cost_per_million_usd < p.cost()) p.best = static_cast<int>(i);
-    if (d.slo_met && d.slo_cost_per_million_usd < p.slo_cost()) p.best_slo = static_cast<int>(i);
+    if (p.best < 0 && d.fits && std::isfinite(min_cost) && d.cost_per_million_usd <= min_cost * (1 + kTie)) {
+      p.best = static_cast<int>(i);
+    }
+    if (p.best_slo < 0 && d.slo_met && std::isfinite(min_slo) && d.slo_cost_per_million_usd <= min_slo * (1 + kTie)) {
+      p.best_slo = static_cast<int>(i);
+    }
   }
 }
 
@@ -195,31 +215,46 @@ PricedArchitecture price_architecture(const PricingContext& ctx, const ModelArch
   return p;
 }
 
-// Memoised simulated cost for Algorithms 1-2: identical architectures are priced once.
+// Memoised simulated cost for Algorithms 1-2: identical architectures are priced once (the first caller
+// computes, concurrent callers of the same key wait for its result), so the simulation count, like every
+// result, is the same for any job count.
 class CostCache {
  public:
   explicit CostCache(const PricingContext& ctx) : ctx_(ctx) {}
   void seed(const PricedArchitecture& p) {
+    std::promise<double> ready;
+    ready.set_value(p.cost());
     const std::lock_guard<std::mutex> lock(mutex_);
-    cost_.emplace(p.key, p.cost());
+    cost_.emplace(p.key, ready.get_future().share());
   }
   double cost(const ModelArchitecture& arch) {
     const std::string key = architecture_key(arch);
+    std::promise<double> mine;
+    std::shared_future<double> result;
+    bool compute = false;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
-      if (auto it = cost_.find(key); it != cost_.end()) return it->second;
+      auto [it, inserted] = cost_.emplace(key, std::shared_future<double>());
+      if (inserted) {
+        it->second = mine.get_future().share();
+        compute = true;
+      }
+      result = it->second;
     }
-    // Computed outside the lock; a concurrent duplicate computes the same value (pure function).
-    const double c = price_architecture(ctx_, arch).cost();
-    const std::lock_guard<std::mutex> lock(mutex_);
-    cost_.emplace(key, c);
-    return c;
+    if (compute) {
+      try {
+        mine.set_value(price_architecture(ctx_, arch).cost());
+      } catch (...) {
+        mine.set_exception(std::current_exception());
+      }
+    }
+    return result.get();
   }
 
  private:
   const PricingContext& ctx_;
   std::mutex mutex_;
-  std::map<std::string, double> cost_;
+  std::map<std::string, std::shared_future<double>> cost_;
 };
 
 // ------------------------------------------------------------------ laws over the design grid
@@ -324,7 +359,13 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
   {
     WorkloadConfig saturation = spec.base.workload;
     saturation.arrivals.kind = ArrivalKind::kAllAtZero;  // saturation: every request queued at t = 0
-    ctx.saturation_workload = build_workload(saturation);
+    const Workload one = build_workload(saturation);
+    for (int dp = 1; dp <= std::max(1, spec.max_gpus); ++dp) {
+      Workload repeated;
+      repeated.reserve(one.size() * static_cast<std::size_t>(dp));
+      for (const RequestSpec& request : one) repeated.insert(repeated.end(), static_cast<std::size_t>(dp), request);
+      ctx.saturation_workloads.push_back(std::move(repeated));
+    }
   }
   for (const LawInput& l : spec.laws) result.law_names.push_back(l.law.name);
   const scaling::ScalingLaw law0 = law_for_study(spec.laws.front().law, spec.architecture);

@@ -24,18 +24,20 @@ double b(bool v) { return v ? 1.0 : 0.0; }
 
 Table designs_table(const StudySpec& spec, const RankResult& r) {
   Table t{"designs", "one row per design: generated (budget x E x r under laws[0]) or explicit (study.models)", {}};
-  Numbers id, budget, experts, top_k, ratio, n_asked, n_real, total, activated, tokens, tpp, flops, loss, lp05, lp95,
-      hidden, layers, heads, kv_heads, inter, moe_layers, gpus, tp, pp, dp, batch, tok_s, kv, preempt, step, cost,
+  Numbers id, priced, budget, experts, top_k, ratio, n_asked, n_real, total, activated, tokens, tpp, flops, loss, lp05, lp95,
+      hidden, layers, heads, kv_heads, inter, moe_layers, gpus, tp, pp, dp, batch, dbatch, tok_s, kv, preempt, step, cost,
       slo_cost, slo_rate, analytic, pareto_b, pareto_all, best, best_share, pareto_share, generated;
-  Texts label, arch_name, deployment;
+  Texts label, arch_name, deployment, model;
   std::vector<Numbers> by_law(spec.laws.size());
   for (const DesignRow& row : r.designs) {
     const PricedArchitecture& p = r.architectures[static_cast<std::size_t>(row.priced)];
     const ModelArchitecture& a = row.design.arch;
     id.push_back(row.id);
+    priced.push_back(row.priced);
     label.push_back(row.label);
     generated.push_back(b(row.generated));
     arch_name.push_back(a.name);
+    model.push_back(model_yaml(a));
     budget.push_back(row.budget_flops);
     experts.push_back(row.experts);
     top_k.push_back(a.is_moe() ? a.top_k : 1);
@@ -64,6 +66,7 @@ Table designs_table(const StudySpec& spec, const RankResult& r) {
     pp.push_back(d ? d->layout.pipeline_parallel : 0);
     dp.push_back(d ? d->layout.data_parallel : 0);
     batch.push_back(d ? d->batch_size_mean : NAN);
+    dbatch.push_back(d ? d->decode_batch_size_mean : NAN);
     tok_s.push_back(d ? d->output_tokens_per_s : NAN);
     kv.push_back(d ? d->kv_utilization_mean : NAN);
     preempt.push_back(d ? static_cast<double>(d->preemptions) : NAN);
@@ -80,9 +83,11 @@ Table designs_table(const StudySpec& spec, const RankResult& r) {
   }
   t.columns = {
       {"id", "", "design index", id},
+      {"priced_architecture", "", "index of its priced architecture (deployments.architecture)", priced},
       {"label", "", "E<experts>@<budget>/r<ratio>, or the explicit model's label", label},
       {"generated", "", "1: generated from a budget; 0: explicit model", generated},
       {"architecture", "", "realised architecture name (moe-e<E>k<K>-h<hidden>-l<layers>)", arch_name},
+      {"model_yaml", "", "the architecture as a scenario's inline model: mapping (paste into a scenario)", model},
       {"budget_flops", "FLOPs", "training budget (0 for explicit models)", budget},
       {"experts", "", "E", experts},
       {"top_k", "", "K", top_k},
@@ -108,7 +113,8 @@ Table designs_table(const StudySpec& spec, const RankResult& r) {
       {"tensor_parallel", "", "", tp},
       {"pipeline_parallel", "", "", pp},
       {"data_parallel", "", "", dp},
-      {"batch_size_mean", "sequences", "mean running batch per step at saturation", batch},
+      {"batch_size_mean", "sequences", "mean sequences per step (prefill and decode steps) at saturation", batch},
+      {"decode_batch_size_mean", "sequences", "mean sequences per decode step at saturation", dbatch},
       {"output_tokens_per_s", "tokens/s", "saturation throughput of the best deployment", tok_s},
       {"kv_utilization_mean", "", "mean fraction of KV blocks in use", kv},
       {"preemptions", "", "preemptions at saturation", preempt},
@@ -387,14 +393,15 @@ void print_rank_text(std::ostream& out, const StudySpec& spec, const RankResult&
       << fmt(spec.base.cluster.cost_per_gpu_hour_usd, 2) << "/GPU-hour, layouts up to G = " << spec.max_gpus
       << "; " << r.designs.size() << " designs, " << r.architectures.size() << " architectures, " << r.simulations
       << " simulations" << (r.interrupted ? " (INTERRUPTED: partial)" : "") << "\n";
-  out << "  cost = saturation cost per million output tokens of the cheapest deployment; analytic = paper Eqs. 5-6;\n"
+  out << "  batch = mean decode batch per replica at saturation; tok/s = output tokens/s of the whole deployment;\n"
+      << "  cost = saturation cost per million output tokens of the cheapest deployment; analytic = paper Eqs. 5-6;\n"
       << "  P = Pareto-optimal in its budget (loss vs cost), * = best (cheapest within " << fmt(100 * spec.loss_tolerance, 1)
       << " % of the budget's lowest loss)\n\n";
   auto header = [&] {
     out << std::left << std::setw(20) << "design" << std::right << std::setw(4) << "E" << std::setw(3) << "K"
         << std::setw(10) << "N_total" << std::setw(9) << "N_act" << std::setw(10) << "D" << std::setw(7) << "D/N"
         << std::setw(8) << "loss" << std::setw(16) << "deployment" << std::setw(7) << "batch" << std::setw(9)
-        << "tok/s" << std::setw(10) << "$/Mtok" << std::setw(10) << "$/Mtok@SLO" << std::setw(10) << "analytic"
+        << "tok/s" << std::setw(10) << "$/Mtok" << std::setw(12) << "$/Mtok@SLO" << std::setw(10) << "analytic"
         << "  \n";
   };
   auto line = [&](const DesignRow& row) {
@@ -405,9 +412,9 @@ void print_rank_text(std::ostream& out, const StudySpec& spec, const RankResult&
         << fmt(row.design.total_parameters / 1e9, 2) + "B" << std::setw(9)
         << fmt(row.design.activated_parameters / 1e9, 2) + "B" << std::setw(10) << fmt(row.tokens / 1e9, 1) + "B"
         << std::setw(7) << fmt(row.tokens / row.design.n_dense_realised, 0) << std::setw(8) << fmt(row.loss, 4)
-        << std::setw(16) << (d ? d->layout.label() : "unservable") << std::setw(7) << (d ? fmt(d->batch_size_mean, 0) : "-")
+        << std::setw(16) << (d ? d->layout.label() : "unservable") << std::setw(7) << (d ? fmt(d->decode_batch_size_mean, 0) : "-")
         << std::setw(9) << (d ? fmt(d->output_tokens_per_s, 0) : "-") << std::setw(10) << fmt(p.cost(), 3)
-        << std::setw(10) << fmt(p.slo_cost(), 3) << std::setw(10) << fmt(row.analytic_cost_per_million_usd, 3) << "  "
+        << std::setw(12) << fmt(p.slo_cost(), 3) << std::setw(10) << fmt(row.analytic_cost_per_million_usd, 3) << "  "
         << (row.pareto_in_budget ? "P" : " ") << (row.best_in_budget ? "*" : "") << "\n";
   };
   double budget = -1;

@@ -4,6 +4,9 @@
 
 #include <cmath>
 
+#include "moesim/common/errors.hpp"
+#include "moesim/config/scenario.hpp"
+
 namespace moesim::study {
 namespace {
 
@@ -81,6 +84,41 @@ TEST(EnumerateLayouts, PipelineStagesOnlyAcrossNodesAndTpMustDivideHeads) {
     }
   }
   EXPECT_TRUE(has_pp2);
+}
+
+}  // namespace
+}  // namespace moesim::study
+
+namespace moesim::study {
+namespace {
+
+// Every generated design is a model the scenario loader (and so `describe` / `run`) accepts with every
+// tensor-parallel size up to the largest: the issue's "every design passes describe".
+TEST(ServableArchitecture, EveryDesignOfAGridLoadsAsAScenarioModelAtEveryTensorParallelSize) {
+  ArchitectureChoices c;
+  int checked = 0;
+  for (double n = 2e7; n < 2e11; n *= 1.7) {
+    for (int e : {1, 4, 8, 16, 32}) {
+      const ServableDesign d = servable_architecture(n, e, c);
+      for (int tp : {1, 2, 4, 8}) {
+        const std::string yaml = "cluster: {gpu: A100-SXM-80GB, nodes: 8, gpus_per_node: 8, cost_per_gpu_hour_usd: 1}\n"
+                                 "model: " + model_yaml(d.arch) + "\nserving: {tensor_parallel_size: " +
+                                 std::to_string(tp) + "}\nworkload: {prompt_tokens: {distribution: fixed, value: 10}, "
+                                 "output_tokens: {distribution: fixed, value: 10}, num_requests: 1}\n";
+        try {
+          const Scenario s = load_scenario_text(yaml, "design.yaml", ".");
+          EXPECT_EQ(architecture_key(s.model), architecture_key(d.arch)) << yaml;
+          ++checked;
+        } catch (const ConfigError& error) {
+          // Too large for one replica of this TP is a memory verdict, not a malformed design.
+          const std::string what = error.what();
+          EXPECT_NE(what.find("does not fit"), std::string::npos) << what;
+          EXPECT_EQ(error.issues().size(), 1U) << what;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 250);
 }
 
 }  // namespace

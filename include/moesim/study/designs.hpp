@@ -38,6 +38,10 @@ struct ServableDesign {
 // Deterministic; throws std::invalid_argument for N <= 0, experts < 1 or choices that cannot make a model.
 [[nodiscard]] ServableDesign servable_architecture(double n_dense, int experts, const ArchitectureChoices& choices);
 
+// The architecture as a scenario's inline `model:` mapping (one line of YAML flow style), so any design can
+// be pasted into a scenario and run or described on its own.
+[[nodiscard]] std::string model_yaml(const ModelArchitecture& arch);
+
 // A canonical text of every field that matters for serving: equal keys -> identical simulations.
 [[nodiscard]] std::string architecture_key(const ModelArchitecture& arch);
 
