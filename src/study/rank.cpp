@@ -120,6 +120,9 @@ void search_slo(const PricingContext& ctx, const Scenario& scenario, DeploymentR
       s.workload.arrivals.kind = ArrivalKind::kPoisson;
       s.workload.arrivals.rate_per_s = rate;
       s.workload.seed = scenario.workload.seed + static_cast<std::uint64_t>(seed);
+      // As at saturation, every replica serves the study's number of requests (so the run's length, and
+      // the weight of its start and drain, do not depend on DP).
+      if (s.workload.num_requests > 0) s.workload.num_requests *= d.layout.data_parallel;
       const Workload workload = build_workload(s.workload);
       ScenarioRunOptions options;
       options.with_analytic = false;

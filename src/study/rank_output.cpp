@@ -477,6 +477,21 @@ void print_rank_text(std::ostream& out, const StudySpec& spec, const RankResult&
       }
     }
   }
+  if (spec.slo.enabled) {
+    std::size_t unmet = 0;
+    for (const DesignRow& row : r.designs) {
+      if (!std::isfinite(r.architectures[static_cast<std::size_t>(row.priced)].slo_cost())) ++unmet;
+    }
+    out << "\nSLOs: p99 TTFT <= " << fmt(spec.slo.ttft_p99_s, 3) << " s, p99 TPOT <= " << fmt(spec.slo.tpot_p99_s, 4)
+        << " s (0: none), " << spec.slo.seeds << " seeds; ";
+    if (unmet == 0) {
+      out << "every design meets them at some rate\n";
+    } else {
+      out << unmet << " of " << r.designs.size()
+          << " designs meet them at no Poisson rate down to 1/1024 of saturation on any searched layout "
+             "($/Mtok@SLO = inf)\n";
+    }
+  }
   for (const std::string& w : r.warnings) out << "NOTE: " << w << "\n";
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "moesim/common/errors.hpp"
 #include "moesim/study/rank_output.hpp"
@@ -146,6 +147,41 @@ TEST(Rank, ADesignThatNoLayoutHoldsIsUnservableWithTheNumbersNotAnError) {
   EXPECT_TRUE(std::isinf(p.cost()));
   ASSERT_FALSE(p.deployments.empty());
   EXPECT_NE(p.deployments[0].reason.find("GiB"), std::string::npos) << p.deployments[0].reason;
+}
+
+TEST(Rank, SloSearchFindsARateMeetingTheSlosNoFasterThanSaturation) {
+  std::string study = kSmallStudy;
+  study.replace(study.find("max_gpus: 2"), 11, "max_gpus: 2\n  slo: {ttft_p99_s: 0.5, tpot_p99_s: 0.05, seeds: 2}");
+  study.replace(study.find("experts: [1, 8]"), 15, "experts: [8]");
+  const StudySpec spec = load_study_text(study, "s.yaml", ".");
+  ASSERT_TRUE(spec.slo.enabled);
+  RankOptions options;
+  options.algorithms = false;
+  const RankResult r = run_rank(spec, options);
+  int searched = 0;
+  for (const PricedArchitecture& p : r.architectures) {
+    for (const DeploymentResult& d : p.deployments) {
+      if (!d.slo_searched) continue;
+      ++searched;
+      ASSERT_TRUE(d.slo_met);
+      EXPECT_GT(d.slo_rate_per_s, 0);
+      EXPECT_LE(d.slo_rate_per_s, d.requests_per_s * (1 + 1e-12));
+      EXPECT_LE(d.slo_ttft_p99_s, 0.5);
+      EXPECT_LE(d.slo_tpot_p99_s, 0.05);
+      EXPECT_TRUE(std::isfinite(d.slo_cost_per_million_usd));
+    }
+    EXPECT_GE(p.best_slo, 0);
+  }
+  EXPECT_EQ(searched, 2 * static_cast<int>(r.architectures.size()));  // deployments_searched = 2
+
+  // An SLO nothing meets: no rate, infinite cost, said plainly (not an error).
+  study.replace(study.find("tpot_p99_s: 0.05"), 16, "tpot_p99_s: 1e-6");
+  const StudySpec impossible = load_study_text(study, "s.yaml", ".");
+  const RankResult none = run_rank(impossible, options);
+  for (const PricedArchitecture& p : none.architectures) EXPECT_TRUE(std::isinf(p.slo_cost()));
+  std::ostringstream text;
+  print_rank_text(text, impossible, none);
+  EXPECT_NE(text.str().find("meet them at no Poisson rate"), std::string::npos) << text.str();
 }
 
 }  // namespace
