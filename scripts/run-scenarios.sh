@@ -41,6 +41,24 @@ for group in a:
 PY
 }
 check "rank embedded default study, jobs 1 = jobs 2" rank_identical "" default-study
+# Interrupted (SIGINT, then kill -9 of a second run) and resumed: the same tables as an uninterrupted run.
+rank_resume() {
+  rm -f "$OUT/resume.h5"
+  "$MOESIM" rank -q -j2 -o "$OUT/resume.h5" --checkpoint-interval 0.2 --format json >/dev/null 2>&1 &
+  local pid=$!
+  sleep 1; kill -INT "$pid" 2>/dev/null || true
+  set +e; wait "$pid"; local code=$?; set -e
+  [ "$code" -eq 130 ] || [ "$code" -eq 0 ] || return 1
+  ! ls "$OUT"/resume.h5.tmp-* >/dev/null 2>&1 || return 1
+  "$MOESIM" rank -q -j2 -o "$OUT/resume.h5" --resume --checkpoint-interval 0.2 --format json >/dev/null 2>&1 &
+  pid=$!
+  sleep 1; kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" || true
+  "$MOESIM" rank -q -j2 -o "$OUT/resume.h5" --resume --format json | grep -v '"simulations"' >"$OUT/resumed.json" &&
+    grep -v '"simulations"' "$OUT/default-study.j1.json" >"$OUT/straight.json" &&
+    cmp "$OUT/resumed.json" "$OUT/straight.json"
+}
+check "rank interrupted, killed, resumed = uninterrupted" rank_resume
 for study in scenarios/*.yaml; do
   if ! grep -q '^study:' "$study"; then continue; fi
   name="$(basename "$study" .yaml)"

@@ -3,7 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -83,11 +85,13 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
       ("output,o", po::value<std::string>(), "write the ranking to this HDF5 file")
       ("csv", po::value<std::string>(), "also write CSV tables <stem>.<table>.csv beside this path")
       ("force", "overwrite output files that exist")
+      ("resume", "continue an interrupted study: reuse the simulations finished in the -o file (same study)")
       ("format", po::value<std::string>()->default_value("text"), "stdout: text or json")
       ("jobs,j", po::value<int>()->default_value(1), "simulations in parallel (results identical for any value)")
       ("no-algorithms", "skip Algorithms 1-2 with simulated costs")
       ("print-study", "print the study YAML (the embedded default when no file is given) and exit")
-      ("quiet,q", "no progress lines on stderr");
+      ("quiet,q", "no progress lines on stderr")
+      ("checkpoint-interval", po::value<double>()->default_value(30), "seconds between saves of finished work to -o");
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
@@ -118,11 +122,20 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     out << study_text;
     return 0;
   }
-  const OverwritePolicy policy = vm.count("force") != 0U ? OverwritePolicy::kReplace : OverwritePolicy::kRefuse;
+  const bool resume = vm.count("resume") != 0U;
+  const OverwritePolicy policy =
+      vm.count("force") != 0U || resume ? OverwritePolicy::kReplace : OverwritePolicy::kRefuse;
   std::optional<std::string> output_path;
+  std::map<std::string, study::DeploymentResult> resumed;
   if (vm.count("output") != 0U) {
     output_path = vm["output"].as<std::string>();
+    if (resume && std::filesystem::exists(*output_path)) resumed = study::read_rank_resume(*output_path, study_text);
     AtomicOutputPath probe(*output_path, policy);  // fail now (exists, unwritable), not after the study
+  } else if (resume) {
+    throw UsageError("--resume needs -o FILE (the ranking file of the interrupted run)");
+  }
+  if (resume && !resumed.empty() && vm.count("quiet") == 0U) {
+    err << "moesim rank: resuming from " << *output_path << " (" << resumed.size() << " deployments recorded)\n";
   }
 
   Progress progress(err, vm.count("quiet") != 0U);
@@ -131,6 +144,17 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
   rank_options.stop = &g_rank_stop;
   rank_options.algorithms = vm.count("no-algorithms") == 0U;
   rank_options.progress = [&progress](std::int64_t done, std::int64_t total) { progress(done, total); };
+  if (resume) rank_options.resume = &resumed;
+  rank_options.checkpoint_interval_s = vm["checkpoint-interval"].as<double>();
+  if (!(rank_options.checkpoint_interval_s > 0)) throw UsageError("--checkpoint-interval must be > 0 s");
+  if (output_path) {
+    // Finished work is saved as it completes (every 30 s, atomically: a valid file marked incomplete),
+    // so a kill -9 or a crash loses at most that much; --resume continues from it.
+    rank_options.checkpoint = [&](const study::RankResult& partial) {
+      study::write_rank_hdf5(*output_path, spec, study_text, study::rank_tables(spec, partial), false,
+                             OverwritePolicy::kReplace);
+    };
+  }
   g_rank_stop.store(false);
   auto previous_int = std::signal(SIGINT, request_rank_stop);
   auto previous_term = std::signal(SIGTERM, request_rank_stop);
@@ -142,7 +166,9 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     study::print_rank_text(out, spec, result);
   }
   if (output_path) {
-    study::write_rank_hdf5(*output_path, spec, study_text, tables, !result.interrupted, policy);
+    // kReplace: the file did not exist (or --force/--resume) when checked above; a checkpoint may have
+    // written it since.
+    study::write_rank_hdf5(*output_path, spec, study_text, tables, !result.interrupted, OverwritePolicy::kReplace);
     if (format == "text") out << "wrote " << *output_path << (result.interrupted ? " (marked incomplete)" : "") << "\n";
   }
   if (vm.count("csv") != 0U) study::write_rank_csv(vm["csv"].as<std::string>(), tables, policy);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -23,7 +24,7 @@ namespace {
 // written by index, so the outcome does not depend on the job count or the order of completion.
 void parallel_for(std::size_t n, int jobs, const std::function<void(std::size_t)>& task,
                   const std::atomic<bool>* stop, const std::function<void(std::int64_t, std::int64_t)>& progress,
-                  std::atomic<std::int64_t>& done, std::int64_t total) {
+                  std::atomic<std::int64_t>& done, std::int64_t total, const std::function<void()>& tick = {}) {
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (;;) {
@@ -36,10 +37,11 @@ void parallel_for(std::size_t n, int jobs, const std::function<void(std::size_t)
   const int threads = std::max(1, std::min<int>(jobs, static_cast<int>(std::max<std::size_t>(n, 1))));
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  if (progress) {
-    // Poll rather than call back from workers: the callback prints and need not be thread-safe.
+  if (progress || tick) {
+    // Poll rather than call back from workers: the callbacks print / write and need not be thread-safe.
     while (next.load() < n && !(stop != nullptr && stop->load())) {
-      progress(done.load(), total);
+      if (progress) progress(done.load(), total);
+      if (tick) tick();
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }
@@ -70,6 +72,19 @@ struct PricingContext {
   std::atomic<std::int64_t>* simulations = nullptr;
 };
 
+// ctx.saturation_workloads for dp = 1..spec.max_gpus from the study's workload.
+void build_saturation_workloads(const StudySpec& spec, PricingContext& ctx) {
+  WorkloadConfig saturation = spec.base.workload;
+  saturation.arrivals.kind = ArrivalKind::kAllAtZero;  // saturation: every request queued at t = 0
+  const Workload one = build_workload(saturation);
+  for (int dp = 1; dp <= std::max(1, spec.max_gpus); ++dp) {
+    Workload repeated;
+    repeated.reserve(one.size() * static_cast<std::size_t>(dp));
+    for (const RequestSpec& request : one) repeated.insert(repeated.end(), static_cast<std::size_t>(dp), request);
+    ctx.saturation_workloads.push_back(std::move(repeated));
+  }
+}
+
 DeploymentResult simulate_deployment(const PricingContext& ctx, const Scenario& scenario, const Layout& layout) {
   DeploymentResult d;
   d.layout = layout;
@@ -77,6 +92,8 @@ DeploymentResult simulate_deployment(const PricingContext& ctx, const Scenario& 
   options.stop = ctx.stop;
   const ScenarioRunResult r = simulate_scenario(
       scenario, ctx.saturation_workloads[static_cast<std::size_t>(layout.data_parallel - 1)], options);
+  if (ctx.stop != nullptr && ctx.stop->load()) return d;  // cut short: not a result (resume redoes it)
+  d.simulated = true;
   d.fits = r.plan.fits;
   d.num_gpu_blocks = r.plan.num_gpu_blocks;
   if (!r.plan.fits) {
@@ -106,7 +123,7 @@ DeploymentResult simulate_deployment(const PricingContext& ctx, const Scenario& 
 // the upper end (no open-loop rate above it is sustainable).
 void search_slo(const PricingContext& ctx, const Scenario& scenario, DeploymentResult& d) {
   const SloSpec& slo = ctx.spec->slo;
-  d.slo_searched = true;
+  auto stopped = [&] { return ctx.stop != nullptr && ctx.stop->load(); };
   struct Probe {
     bool meets = false;
     double cost = kInfinity, ttft = 0, tpot = 0;
@@ -141,7 +158,10 @@ void search_slo(const PricingContext& ctx, const Scenario& scenario, DeploymentR
     return p;
   };
   double hi = d.requests_per_s;
-  if (!(hi > 0)) return;
+  if (!(hi > 0)) {
+    d.slo_searched = true;
+    return;
+  }
   Probe at_hi = probe(hi);
   double lo = 0;
   Probe at_lo;
@@ -161,9 +181,12 @@ void search_slo(const PricingContext& ctx, const Scenario& scenario, DeploymentR
       }
       hi = rate;
     }
-    if (lo == 0) return;
+    if (lo == 0) {
+      d.slo_searched = !stopped();
+      return;
+    }
     while ((hi - lo) / hi > slo.rate_tolerance) {
-      if (ctx.stop != nullptr && ctx.stop->load()) break;
+      if (stopped()) return;  // unfinished: not a result (resume redoes it)
       const double mid = 0.5 * (lo + hi);
       const Probe p = probe(mid);
       if (p.meets) {
@@ -174,6 +197,8 @@ void search_slo(const PricingContext& ctx, const Scenario& scenario, DeploymentR
       }
     }
   }
+  if (stopped()) return;
+  d.slo_searched = true;
   d.slo_met = true;
   d.slo_rate_per_s = lo;
   d.slo_cost_per_million_usd = at_lo.cost;
@@ -350,158 +375,9 @@ double flops_to_match(const scaling::ScalingLaw& law, int experts, double target
   return std::exp(0.5 * (r.first + r.second));
 }
 
-}  // namespace
-
-RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
-  RankResult result;
-  std::atomic<std::int64_t> simulations{0};
-  PricingContext ctx;
-  ctx.spec = &spec;
-  ctx.stop = options.stop;
-  ctx.simulations = &simulations;
-  {
-    WorkloadConfig saturation = spec.base.workload;
-    saturation.arrivals.kind = ArrivalKind::kAllAtZero;  // saturation: every request queued at t = 0
-    const Workload one = build_workload(saturation);
-    for (int dp = 1; dp <= std::max(1, spec.max_gpus); ++dp) {
-      Workload repeated;
-      repeated.reserve(one.size() * static_cast<std::size_t>(dp));
-      for (const RequestSpec& request : one) repeated.insert(repeated.end(), static_cast<std::size_t>(dp), request);
-      ctx.saturation_workloads.push_back(std::move(repeated));
-    }
-  }
-  for (const LawInput& l : spec.laws) result.law_names.push_back(l.law.name);
+// Steps 4-5 of run_rank on the priced table (no simulation): also run on snapshots for checkpoints.
+void rank_priced(const StudySpec& spec, RankResult& result) {
   const scaling::ScalingLaw law0 = law_for_study(spec.laws.front().law, spec.architecture);
-
-  // 1. Designs: budgets x experts x ratios under laws[0], realised as servable architectures.
-  for (double budget : spec.budgets_flops) {
-    for (int experts : spec.experts) {
-      const scaling::Allocation opt = scaling::loss_optimal(law0, budget, experts);
-      for (double r : spec.overtrain_ratios) {
-        DesignRow row;
-        row.id = static_cast<int>(result.designs.size());
-        row.budget_flops = budget;
-        row.experts = experts;
-        row.overtrain_ratio = r;
-        row.design = servable_architecture(r * opt.n_dense, experts, spec.architecture);
-        const double n = row.design.n_dense_realised;
-        row.tokens = law0.accounting.tokens_for_budget(n, budget, experts);
-        row.training_flops = law0.accounting.training_flops(n, row.tokens, experts);
-        for (const LawInput& l : spec.laws) row.loss_by_law.push_back(l.law.loss(n, row.tokens, experts));
-        row.loss = row.loss_by_law.front();
-        std::ostringstream label;
-        label << "E" << experts << "@" << std::setprecision(3) << budget << "/r" << r;
-        row.label = label.str();
-        result.designs.push_back(std::move(row));
-      }
-    }
-  }
-  for (const ExplicitModel& m : spec.models) {
-    DesignRow row;
-    row.id = static_cast<int>(result.designs.size());
-    row.label = m.label;
-    row.generated = false;
-    row.experts = m.scenario.model.num_experts;
-    row.design.arch = m.scenario.model;
-    const ParameterCounts counts = count_parameters(m.scenario.model);
-    row.design.n_dense_asked = row.design.n_dense_realised = counts.corresponding_dense_non_embedding;
-    row.design.total_parameters = counts.total;
-    row.design.activated_parameters = counts.activated;
-    row.design.total_non_embedding = counts.non_embedding;
-    row.design.activated_non_embedding = counts.activated_non_embedding;
-    row.tokens = m.training_tokens;
-    row.overtrain_ratio = std::numeric_limits<double>::quiet_NaN();
-    for (const LawInput& l : spec.laws) {
-      const bool scorable = m.training_tokens > 0 && (row.experts == 1 || l.law.depends_on_experts());
-      row.loss_by_law.push_back(scorable ? l.law.loss(row.design.n_dense_realised, m.training_tokens, row.experts)
-                                         : std::numeric_limits<double>::quiet_NaN());
-    }
-    row.loss = row.loss_by_law.front();
-    row.training_flops = m.training_tokens > 0 ? law0.accounting.training_flops(row.design.n_dense_realised,
-                                                                                 m.training_tokens, row.experts)
-                                               : 0;
-    result.designs.push_back(std::move(row));
-  }
-
-  // 2. Unique architectures (explicit models are their own: their scenario may differ), and one
-  // simulation job per (architecture, layout).
-  std::map<std::string, int> index_of;
-  std::vector<const Scenario*> base_of;      // per architecture
-  for (DesignRow& row : result.designs) {
-    const std::string key = (row.generated ? std::string("gen:") : "model:" + row.label + ":") +
-                            architecture_key(row.design.arch);
-    auto [it, inserted] = index_of.emplace(key, static_cast<int>(result.architectures.size()));
-    if (inserted) {
-      PricedArchitecture p;
-      p.key = key;
-      const Scenario& base = row.generated ? spec.base : spec.models[static_cast<std::size_t>(row.id) -
-                                                                      (result.designs.size() - spec.models.size())].scenario;
-      for (const Layout& layout : enumerate_layouts(row.design.arch, spec.max_gpus, base.cluster.nodes,
-                                                    base.cluster.gpus_per_node)) {
-        DeploymentResult d;
-        d.layout = layout;
-        p.deployments.push_back(d);
-      }
-      result.architectures.push_back(std::move(p));
-      base_of.push_back(&base);
-    }
-    row.priced = it->second;
-  }
-  // Representative architecture per priced entry (the first design using it).
-  std::vector<const ModelArchitecture*> arch_of(result.architectures.size(), nullptr);
-  for (const DesignRow& row : result.designs) {
-    if (arch_of[static_cast<std::size_t>(row.priced)] == nullptr) arch_of[static_cast<std::size_t>(row.priced)] = &row.design.arch;
-  }
-  struct Job {
-    std::size_t arch, layout;
-  };
-  std::vector<Job> jobs;
-  for (std::size_t a = 0; a < result.architectures.size(); ++a) {
-    for (std::size_t l = 0; l < result.architectures[a].deployments.size(); ++l) jobs.push_back({a, l});
-  }
-  std::atomic<std::int64_t> done{0};
-  const std::int64_t total_saturation = static_cast<std::int64_t>(jobs.size());
-  parallel_for(
-      jobs.size(), options.jobs,
-      [&](std::size_t i) {
-        const Job& job = jobs[i];
-        PricedArchitecture& p = result.architectures[job.arch];
-        const Layout layout = p.deployments[job.layout].layout;
-        p.deployments[job.layout] =
-            simulate_deployment(ctx, scenario_for(*base_of[job.arch], arch_of[job.arch], layout), layout);
-        done.fetch_add(1);
-      },
-      options.stop, options.progress, done, total_saturation);
-  for (PricedArchitecture& p : result.architectures) choose_best(p);
-
-  // 3. SLO: the cheapest deployments at saturation get a rate search each.
-  if (spec.slo.enabled && !(options.stop != nullptr && options.stop->load())) {
-    std::vector<Job> slo_jobs;
-    for (std::size_t a = 0; a < result.architectures.size(); ++a) {
-      const PricedArchitecture& p = result.architectures[a];
-      std::vector<std::size_t> order;
-      for (std::size_t l = 0; l < p.deployments.size(); ++l) {
-        if (p.deployments[l].fits) order.push_back(l);
-      }
-      std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
-        return p.deployments[x].cost_per_million_usd < p.deployments[y].cost_per_million_usd;
-      });
-      for (std::size_t k = 0; k < order.size() && static_cast<int>(k) < spec.slo.deployments_searched; ++k) {
-        slo_jobs.push_back({a, order[k]});
-      }
-    }
-    std::atomic<std::int64_t> slo_done{0};
-    parallel_for(
-        slo_jobs.size(), options.jobs,
-        [&](std::size_t i) {
-          const Job& job = slo_jobs[i];
-          DeploymentResult& d = result.architectures[job.arch].deployments[job.layout];
-          search_slo(ctx, scenario_for(*base_of[job.arch], arch_of[job.arch], d.layout), d);
-          slo_done.fetch_add(1);
-        },
-        options.stop, options.progress, slo_done, static_cast<std::int64_t>(slo_jobs.size()));
-    for (PricedArchitecture& p : result.architectures) choose_best(p);
-  }
   for (DesignRow& row : result.designs) {
     const PricedArchitecture& p = result.architectures[static_cast<std::size_t>(row.priced)];
     if (p.best >= 0) row.analytic_cost_per_million_usd = p.deployments[static_cast<std::size_t>(p.best)].analytic_cost_per_million_usd;
@@ -593,6 +469,226 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
       }
     }
   }
+
+}
+
+// What simulated_cost_function's closure owns: its own copy of the study (the function may outlive the
+// caller's), the pricing context over it and the memo. Never moved once built (the context points into it).
+struct SimulatedCostState {
+  explicit SimulatedCostState(const StudySpec& s) : spec(s), cache(ctx) {
+    ctx.spec = &spec;
+    ctx.simulations = &simulations;
+    build_saturation_workloads(spec, ctx);
+  }
+  SimulatedCostState(const SimulatedCostState&) = delete;
+  SimulatedCostState& operator=(const SimulatedCostState&) = delete;
+  StudySpec spec;
+  std::atomic<std::int64_t> simulations{0};
+  PricingContext ctx;
+  CostCache cache;
+};
+
+}  // namespace
+
+scaling::InferenceCostFn simulated_cost_function(const StudySpec& spec) {
+  auto state = std::make_shared<SimulatedCostState>(spec);
+  return [state](double n_dense, int experts) {
+    return state->cache.cost(servable_architecture(n_dense, experts, state->spec.architecture).arch);
+  };
+}
+
+RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
+  RankResult result;
+  std::atomic<std::int64_t> simulations{0};
+  PricingContext ctx;
+  ctx.spec = &spec;
+  ctx.stop = options.stop;
+  ctx.simulations = &simulations;
+  build_saturation_workloads(spec, ctx);
+  for (const LawInput& l : spec.laws) result.law_names.push_back(l.law.name);
+  const scaling::ScalingLaw law0 = law_for_study(spec.laws.front().law, spec.architecture);
+
+  // 1. Designs: budgets x experts x ratios under laws[0], realised as servable architectures.
+  for (double budget : spec.budgets_flops) {
+    for (int experts : spec.experts) {
+      const scaling::Allocation opt = scaling::loss_optimal(law0, budget, experts);
+      for (double r : spec.overtrain_ratios) {
+        DesignRow row;
+        row.id = static_cast<int>(result.designs.size());
+        row.budget_flops = budget;
+        row.experts = experts;
+        row.overtrain_ratio = r;
+        row.design = servable_architecture(r * opt.n_dense, experts, spec.architecture);
+        const double n = row.design.n_dense_realised;
+        row.tokens = law0.accounting.tokens_for_budget(n, budget, experts);
+        row.training_flops = law0.accounting.training_flops(n, row.tokens, experts);
+        for (const LawInput& l : spec.laws) row.loss_by_law.push_back(l.law.loss(n, row.tokens, experts));
+        row.loss = row.loss_by_law.front();
+        std::ostringstream label;
+        label << "E" << experts << "@" << std::setprecision(3) << budget << "/r" << r;
+        row.label = label.str();
+        result.designs.push_back(std::move(row));
+      }
+    }
+  }
+  for (const ExplicitModel& m : spec.models) {
+    DesignRow row;
+    row.id = static_cast<int>(result.designs.size());
+    row.label = m.label;
+    row.generated = false;
+    row.experts = m.scenario.model.num_experts;
+    row.design.arch = m.scenario.model;
+    const ParameterCounts counts = count_parameters(m.scenario.model);
+    row.design.n_dense_asked = row.design.n_dense_realised = counts.corresponding_dense_non_embedding;
+    row.design.total_parameters = counts.total;
+    row.design.activated_parameters = counts.activated;
+    row.design.total_non_embedding = counts.non_embedding;
+    row.design.activated_non_embedding = counts.activated_non_embedding;
+    row.tokens = m.training_tokens;
+    row.overtrain_ratio = std::numeric_limits<double>::quiet_NaN();
+    for (const LawInput& l : spec.laws) {
+      const bool scorable = m.training_tokens > 0 && (row.experts == 1 || l.law.depends_on_experts());
+      row.loss_by_law.push_back(scorable ? l.law.loss(row.design.n_dense_realised, m.training_tokens, row.experts)
+                                         : std::numeric_limits<double>::quiet_NaN());
+    }
+    row.loss = row.loss_by_law.front();
+    row.training_flops = m.training_tokens > 0 ? law0.accounting.training_flops(row.design.n_dense_realised,
+                                                                                 m.training_tokens, row.experts)
+                                               : 0;
+    result.designs.push_back(std::move(row));
+  }
+
+  // 2. Unique architectures (explicit models are their own: their scenario may differ), and one
+  // simulation job per (architecture, layout).
+  std::map<std::string, int> index_of;
+  std::vector<const Scenario*> base_of;      // per architecture
+  for (DesignRow& row : result.designs) {
+    const std::string key = (row.generated ? std::string("gen:") : "model:" + row.label + ":") +
+                            architecture_key(row.design.arch);
+    auto [it, inserted] = index_of.emplace(key, static_cast<int>(result.architectures.size()));
+    if (inserted) {
+      PricedArchitecture p;
+      p.key = key;
+      const Scenario& base = row.generated ? spec.base : spec.models[static_cast<std::size_t>(row.id) -
+                                                                      (result.designs.size() - spec.models.size())].scenario;
+      for (const Layout& layout : enumerate_layouts(row.design.arch, spec.max_gpus, base.cluster.nodes,
+                                                    base.cluster.gpus_per_node)) {
+        DeploymentResult d;
+        d.layout = layout;
+        p.deployments.push_back(d);
+      }
+      result.architectures.push_back(std::move(p));
+      base_of.push_back(&base);
+    }
+    row.priced = it->second;
+  }
+  // Representative architecture per priced entry (the first design using it).
+  std::vector<const ModelArchitecture*> arch_of(result.architectures.size(), nullptr);
+  for (const DesignRow& row : result.designs) {
+    if (arch_of[static_cast<std::size_t>(row.priced)] == nullptr) arch_of[static_cast<std::size_t>(row.priced)] = &row.design.arch;
+  }
+  struct Job {
+    std::size_t arch, layout;
+  };
+  std::vector<Job> jobs;
+  for (std::size_t a = 0; a < result.architectures.size(); ++a) {
+    for (std::size_t l = 0; l < result.architectures[a].deployments.size(); ++l) jobs.push_back({a, l});
+  }
+  // Workers write results under `results_mutex`; the driving thread copies a snapshot under it for
+  // checkpoints (ranked and handed to options.checkpoint every checkpoint_interval_s).
+  std::mutex results_mutex;
+  auto last_checkpoint = std::chrono::steady_clock::now();
+  const std::function<void()> tick = [&] {
+    if (!options.checkpoint) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last_checkpoint).count() < options.checkpoint_interval_s) return;
+    last_checkpoint = now;
+    RankResult snapshot;
+    {
+      const std::lock_guard<std::mutex> lock(results_mutex);
+      snapshot = result;
+    }
+    for (PricedArchitecture& p : snapshot.architectures) choose_best(p);
+    rank_priced(spec, snapshot);
+    snapshot.simulations = simulations.load();
+    snapshot.interrupted = true;  // partial until the run ends
+    options.checkpoint(snapshot);
+  };
+  auto resumed = [&](std::size_t arch, const Layout& layout) -> const DeploymentResult* {
+    if (options.resume == nullptr) return nullptr;
+    const auto it = options.resume->find(resume_key(result.architectures[arch].key, layout));
+    return it == options.resume->end() ? nullptr : &it->second;
+  };
+  std::atomic<std::int64_t> done{0};
+  const std::int64_t total_saturation = static_cast<std::int64_t>(jobs.size());
+  parallel_for(
+      jobs.size(), options.jobs,
+      [&](std::size_t i) {
+        const Job& job = jobs[i];
+        const Layout layout = result.architectures[job.arch].deployments[job.layout].layout;
+        DeploymentResult d;
+        if (const DeploymentResult* known = resumed(job.arch, layout); known != nullptr && known->simulated) {
+          d = *known;
+          d.slo_searched = d.slo_met = false;  // the SLO search is resumed separately below
+        } else {
+          d = simulate_deployment(ctx, scenario_for(*base_of[job.arch], arch_of[job.arch], layout), layout);
+        }
+        {
+          const std::lock_guard<std::mutex> lock(results_mutex);
+          result.architectures[job.arch].deployments[job.layout] = d;
+        }
+        done.fetch_add(1);
+      },
+      options.stop, options.progress, done, total_saturation, tick);
+  for (PricedArchitecture& p : result.architectures) choose_best(p);
+
+  // 3. SLO: the cheapest deployments at saturation get a rate search each.
+  if (spec.slo.enabled && !(options.stop != nullptr && options.stop->load())) {
+    std::vector<Job> slo_jobs;
+    for (std::size_t a = 0; a < result.architectures.size(); ++a) {
+      const PricedArchitecture& p = result.architectures[a];
+      std::vector<std::size_t> order;
+      for (std::size_t l = 0; l < p.deployments.size(); ++l) {
+        if (p.deployments[l].fits) order.push_back(l);
+      }
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+        return p.deployments[x].cost_per_million_usd < p.deployments[y].cost_per_million_usd;
+      });
+      for (std::size_t k = 0; k < order.size() && static_cast<int>(k) < spec.slo.deployments_searched; ++k) {
+        slo_jobs.push_back({a, order[k]});
+      }
+    }
+    std::atomic<std::int64_t> slo_done{0};
+    parallel_for(
+        slo_jobs.size(), options.jobs,
+        [&](std::size_t i) {
+          const Job& job = slo_jobs[i];
+          DeploymentResult d;
+          {
+            const std::lock_guard<std::mutex> lock(results_mutex);
+            d = result.architectures[job.arch].deployments[job.layout];
+          }
+          const DeploymentResult* known = resumed(job.arch, d.layout);
+          if (known != nullptr && known->slo_searched) {
+            d.slo_searched = true;
+            d.slo_met = known->slo_met;
+            d.slo_rate_per_s = known->slo_rate_per_s;
+            d.slo_cost_per_million_usd = known->slo_cost_per_million_usd;
+            d.slo_ttft_p99_s = known->slo_ttft_p99_s;
+            d.slo_tpot_p99_s = known->slo_tpot_p99_s;
+          } else {
+            search_slo(ctx, scenario_for(*base_of[job.arch], arch_of[job.arch], d.layout), d);
+          }
+          {
+            const std::lock_guard<std::mutex> lock(results_mutex);
+            result.architectures[job.arch].deployments[job.layout] = d;
+          }
+          slo_done.fetch_add(1);
+        },
+        options.stop, options.progress, slo_done, static_cast<std::int64_t>(slo_jobs.size()), tick);
+    for (PricedArchitecture& p : result.architectures) choose_best(p);
+  }
+  rank_priced(spec, result);
 
   // 6. Algorithms 1 and 2 with simulated costs, for every base E against every larger E.
   if (options.algorithms && !(options.stop != nullptr && options.stop->load())) {

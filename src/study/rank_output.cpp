@@ -6,6 +6,9 @@
 #include <ostream>
 #include <sstream>
 
+#include <H5Cpp.h>
+
+#include "moesim/common/errors.hpp"
 #include "moesim/io/hdf5_writer.hpp"
 
 namespace moesim::study {
@@ -138,13 +141,14 @@ Table designs_table(const StudySpec& spec, const RankResult& r) {
 
 Table deployments_table(const RankResult& r) {
   Table t{"deployments", "every simulated layout of every priced architecture", {}};
-  Numbers arch, tp, pp, dp, gpus, fits, tok_s, req_s, batch, dbatch, kv, pre, step, cost, analytic, blocks, slo_s,
+  Numbers arch, simulated, tp, pp, dp, gpus, fits, tok_s, req_s, batch, dbatch, kv, pre, step, cost, analytic, blocks, slo_s,
       slo_met, slo_rate, slo_cost, slo_ttft, slo_tpot;
   Texts key, reason;
   for (std::size_t a = 0; a < r.architectures.size(); ++a) {
     for (const DeploymentResult& d : r.architectures[a].deployments) {
       arch.push_back(static_cast<double>(a));
       key.push_back(r.architectures[a].key);
+      simulated.push_back(b(d.simulated));
       tp.push_back(d.layout.tensor_parallel);
       pp.push_back(d.layout.pipeline_parallel);
       dp.push_back(d.layout.data_parallel);
@@ -171,6 +175,7 @@ Table deployments_table(const RankResult& r) {
   }
   t.columns = {{"architecture", "", "index of the priced architecture (designs/priced points share it)", arch},
                {"architecture_key", "", "canonical architecture text", key},
+               {"simulated", "", "1: simulated (0: not reached before an interrupt; --resume runs it)", simulated},
                {"tensor_parallel", "", "", tp},
                {"pipeline_parallel", "", "", pp},
                {"data_parallel", "", "replicas", dp},
@@ -383,6 +388,92 @@ void write_rank_csv(const std::filesystem::path& path, const std::vector<Table>&
     file += "." + t.name + ".csv";
     write_text_file_atomically(file, csv.str(), policy);
   }
+}
+
+namespace {
+
+std::vector<double> read_numbers(const H5::Group& g, const std::string& name) {
+  const H5::DataSet ds = g.openDataSet(name);
+  hsize_t n = 0;
+  ds.getSpace().getSimpleExtentDims(&n);
+  std::vector<double> v(static_cast<std::size_t>(n));
+  if (n > 0) ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
+  return v;
+}
+
+std::vector<std::string> read_texts(const H5::Group& g, const std::string& name) {
+  const H5::DataSet ds = g.openDataSet(name);
+  hsize_t n = 0;
+  ds.getSpace().getSimpleExtentDims(&n);
+  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+  type.setCset(H5T_CSET_UTF8);
+  std::vector<char*> raw(static_cast<std::size_t>(n), nullptr);
+  if (n > 0) ds.read(raw.data(), type);
+  std::vector<std::string> v;
+  for (char* c : raw) v.emplace_back(c != nullptr ? c : "");
+  if (n > 0) H5::DataSet::vlenReclaim(raw.data(), type, ds.getSpace());
+  return v;
+}
+
+}  // namespace
+
+std::map<std::string, DeploymentResult> read_rank_resume(const std::filesystem::path& path,
+                                                         const std::string& study_yaml) {
+  std::map<std::string, DeploymentResult> known;
+  try {
+    H5::Exception::dontPrint();
+    const H5::H5File file(path.string(), H5F_ACC_RDONLY);
+    std::string kind, yaml;
+    {
+      const H5::Attribute a = file.openAttribute("kind");
+      a.read(a.getStrType(), kind);
+      const H5::Attribute y = file.openAttribute("study_yaml");
+      y.read(y.getStrType(), yaml);
+    }
+    if (kind != "moesim-rank") throw UsageError("--resume: '" + path.string() + "' is not a moesim rank file");
+    if (yaml != study_yaml) {
+      throw UsageError("--resume: '" + path.string() + "' was written for another study (its study_yaml differs); "
+                       "use another -o or --force to start over");
+    }
+    const H5::Group g = file.openGroup("deployments");
+    const std::vector<std::string> keys = read_texts(g, "architecture_key"), reasons = read_texts(g, "reason");
+    const auto col = [&](const char* name) { return read_numbers(g, name); };
+    const auto simulated = col("simulated"), tp = col("tensor_parallel"), pp = col("pipeline_parallel"),
+               dp = col("data_parallel"), fits = col("fits"), tok = col("output_tokens_per_s"), req = col("requests_per_s"),
+               batch = col("batch_size_mean"), dbatch = col("decode_batch_size_mean"), kv = col("kv_utilization_mean"),
+               pre = col("preemptions"), step = col("mean_step_s"), cost = col("cost_per_million_tokens_usd"),
+               analytic = col("analytic_cost_per_million_tokens_usd"), blocks = col("num_gpu_blocks"),
+               slo_s = col("slo_searched"), slo_met = col("slo_met"), slo_rate = col("slo_rate_per_s"),
+               slo_cost = col("slo_cost_per_million_tokens_usd"), slo_ttft = col("slo_ttft_p99_s"),
+               slo_tpot = col("slo_tpot_p99_s");
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      DeploymentResult d;
+      d.layout = Layout{static_cast<int>(tp[i]), static_cast<int>(pp[i]), static_cast<int>(dp[i])};
+      d.simulated = simulated[i] != 0;
+      d.fits = fits[i] != 0;
+      d.reason = reasons[i];
+      d.output_tokens_per_s = tok[i];
+      d.requests_per_s = req[i];
+      d.batch_size_mean = batch[i];
+      d.decode_batch_size_mean = dbatch[i];
+      d.kv_utilization_mean = kv[i];
+      d.preemptions = static_cast<std::int64_t>(pre[i]);
+      d.mean_step_s = step[i];
+      d.cost_per_million_usd = cost[i];
+      d.analytic_cost_per_million_usd = analytic[i];
+      d.num_gpu_blocks = static_cast<std::int64_t>(blocks[i]);
+      d.slo_searched = slo_s[i] != 0;
+      d.slo_met = slo_met[i] != 0;
+      d.slo_rate_per_s = slo_rate[i];
+      d.slo_cost_per_million_usd = slo_cost[i];
+      d.slo_ttft_p99_s = slo_ttft[i];
+      d.slo_tpot_p99_s = slo_tpot[i];
+      known.emplace(resume_key(keys[i], d.layout), d);
+    }
+  } catch (const H5::Exception& e) {
+    throw UsageError("--resume: cannot read '" + path.string() + "' as a moesim rank file: " + e.getDetailMsg());
+  }
+  return known;
 }
 
 void print_rank_text(std::ostream& out, const StudySpec& spec, const RankResult& r) {

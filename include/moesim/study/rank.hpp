@@ -8,9 +8,11 @@
 #include <atomic>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "moesim/scaling/allocation.hpp"
 #include "moesim/study/designs.hpp"
 #include "moesim/study/study.hpp"
 
@@ -21,6 +23,7 @@ constexpr double kInfinity = std::numeric_limits<double>::infinity();
 // One simulated deployment of one architecture.
 struct DeploymentResult {
   Layout layout;
+  bool simulated = false;             // false: not run yet (an interrupted study); resume runs it
   bool fits = false;
   std::string reason;                 // when !fits: the memory numbers (GiB) or vLLM's refusal
   double output_tokens_per_s = 0;     // at saturation (every request queued at t = 0)
@@ -118,8 +121,27 @@ struct RankOptions {
   // Called from the driving thread after each finished simulation batch item: (done, total).
   std::function<void(std::int64_t, std::int64_t)> progress;
   bool algorithms = true;   // Algorithms 1-2 with simulated costs (more simulations)
+  // Results of an earlier (interrupted) run of the same study, keyed by resume_key(): reused, not rerun.
+  const std::map<std::string, DeploymentResult>* resume = nullptr;
+  // Called from the driving thread every checkpoint_interval_s during pricing with the ranking of what
+  // has finished (marked interrupted), so a crash or kill loses at most that much work.
+  std::function<void(const RankResult&)> checkpoint;
+  double checkpoint_interval_s = 30;
 };
 
+// "<architecture key>|<layout label>": how resume matches deployments of an earlier run.
+[[nodiscard]] inline std::string resume_key(const std::string& architecture_key, const Layout& layout) {
+  return architecture_key + "|" + layout.label();
+}
+
 [[nodiscard]] RankResult run_rank(const StudySpec& spec, const RankOptions& options);
+
+// The cost run_rank gives a generated design, as a cost function for the allocator (`moesim allocate
+// --cost simulated`, Algorithms 1-2): cost(N, E) is the simulated saturation cost in USD per million output
+// tokens of servable_architecture(N, E, spec.architecture) in spec.base, minimised over the layouts of up to
+// spec.max_gpus GPUs; +infinity when no layout serves it. Only the scenario part, max_gpus and the
+// architecture choices of the study are used. Memoised per architecture (each identical architecture is
+// simulated once), thread-safe; the function keeps its own copy of the study.
+[[nodiscard]] scaling::InferenceCostFn simulated_cost_function(const StudySpec& spec);
 
 }  // namespace moesim::study

@@ -3,6 +3,7 @@
 // (docs/rank.md has the schema), JSON and CSV, and printed as text.
 #include <filesystem>
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -34,6 +35,11 @@ void write_rank_hdf5(const std::filesystem::path& path, const StudySpec& spec, c
                                     const RankResult& result);
 // One CSV per table: <stem>.<table>.csv beside `path` (RFC 4180 quoting).
 void write_rank_csv(const std::filesystem::path& path, const std::vector<Table>& tables, OverwritePolicy policy);
+
+// The deployments of an earlier ranking file of the same study (its `study_yaml` attribute must equal
+// `study_yaml`), keyed by resume_key(), for `rank --resume`. Throws UsageError naming the problem.
+[[nodiscard]] std::map<std::string, DeploymentResult> read_rank_resume(const std::filesystem::path& path,
+                                                                      const std::string& study_yaml);
 
 // The human answer: ranking table per budget, Pareto front, FLOPs to match, Algorithms 1-2, law notes.
 void print_rank_text(std::ostream& out, const StudySpec& spec, const RankResult& result);
