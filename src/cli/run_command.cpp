@@ -18,11 +18,10 @@
 #include "moesim/metrics/metrics.hpp"
 #include "moesim/study/deployment.hpp"
 #include "moesim/sim/simulation.hpp"
+#include "moesim/study/scenario_run.hpp"
 #include "moesim/workload/workload.hpp"
 
 namespace moesim::cli {
-using study::make_latency_model;
-using study::paper_analytic_entries;
 
 namespace {
 
@@ -114,6 +113,17 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   const std::string format = vm["format"].as<std::string>();
   if (format != "text" && format != "json") throw UsageError("--format must be text or json, got '" + format + "'");
 
+  // Signals from here on stop the run at its next step (or before its first, if they arrive while
+  // loading) and the finished work is written marked incomplete; the handlers are restored on return.
+  g_stop_requested.store(false);
+  struct RestoreSignals {
+    void (*previous_int)(int);
+    void (*previous_term)(int);
+    ~RestoreSignals() {
+      std::signal(SIGINT, previous_int);
+      std::signal(SIGTERM, previous_term);
+    }
+  } restore{std::signal(SIGINT, request_stop), std::signal(SIGTERM, request_stop)};
   Scenario scenario = vm.count("scenario") != 0U
                           ? load_scenario_file(vm["scenario"].as<std::string>())
                           : load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", ".");
@@ -133,47 +143,31 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     AtomicOutputPath probe(*output_path, policy);  // fail now (exists, unwritable), not after the run
   }
 
-  const MemoryPlan plan = plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving);
-  if (!plan.fits) throw ConfigError(ConfigIssue{scenario.source_file, 0, 0, "model", plan.problem});
   WorkloadBuildReport workload_report;
   const Workload workload = build_workload(scenario.workload, &workload_report);
   if (workload_report.trace.rows_skipped > 0) {
     err << "moesim run: skipped " << workload_report.trace.rows_skipped << " bad trace rows (first: "
         << workload_report.trace.first_skip_reason << ")\n";
   }
-  const std::unique_ptr<StepLatencyModel> latency = make_latency_model(scenario);
+  {
+    // Before the simulation: a model that does not fit is a configuration error (exit 2).
+    const MemoryPlan check = plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving);
+    if (!check.fits) throw ConfigError(ConfigIssue{scenario.source_file, 0, 0, "model", check.problem});
+  }
 
-  SimulationSetup setup;
-  setup.serving = scenario.serving;
-  setup.num_gpu_blocks = plan.num_gpu_blocks;
-  setup.num_cpu_blocks = plan.num_cpu_blocks;
-  setup.latency = latency.get();
-  setup.workload = &workload;
-  setup.use_fast_v0 = vm.count("reference-scheduler") == 0U;
-  RecorderOptions recorder_options;
-  recorder_options.per_iteration = scenario.output.per_iteration;
-  recorder_options.iteration_sample_every = scenario.output.iteration_sample_every;
-  recorder_options.time_series = scenario.output.time_series;
-  recorder_options.time_series_interval_ns = seconds_to_ns(scenario.output.time_series_interval_s);
-  recorder_options.num_replicas = scenario.serving.data_parallel_size;
-  recorder_options.blocks_per_replica = plan.num_gpu_blocks;
-  recorder_options.max_batch_size = scenario.serving.max_num_seqs;
-  recorder_options.latency = latency.get();
-  MetricsRecorder recorder(recorder_options);
-
-  g_stop_requested.store(false);
-  auto previous_int = std::signal(SIGINT, request_stop);
-  auto previous_term = std::signal(SIGTERM, request_stop);
-  Simulation simulation(setup);
-  const SimulationOutcome outcome = simulation.run(&recorder, &g_stop_requested);
-  std::signal(SIGINT, previous_int);
-  std::signal(SIGTERM, previous_term);
-  recorder.finish(outcome.end_ns);
-  const double gpus = static_cast<double>(scenario.serving.gpus_per_replica() * scenario.serving.data_parallel_size);
-  const RunSummary summary = summarize(outcome, recorder, gpus, scenario.cluster.cost_per_gpu_hour_usd);
-
-  const std::vector<ScalarEntry> analytic = paper_analytic_entries(scenario, plan, workload_report.mean_prompt_tokens,
-                                                                   workload_report.mean_output_tokens);
+  // The one library call every command uses (study::simulate_scenario), here with the output tables.
+  study::ScenarioRunOptions run_options;
+  run_options.keep_tables = true;
+  run_options.stop = &g_stop_requested;
+  run_options.use_fast_v0 = vm.count("reference-scheduler") == 0U;
+  const study::ScenarioRunResult run = study::simulate_scenario(scenario, workload, run_options);
+  const MemoryPlan& plan = run.plan;
+  const SimulationOutcome& outcome = run.tables->outcome;
+  const MetricsRecorder& recorder = *run.tables->recorder;
+  const RunSummary& summary = run.summary;
+  const double gpus = summary.gpus;
+  const std::vector<ScalarEntry>& analytic = run.tables->analytic;
+  const std::string& latency_description = run.tables->latency_description;
   std::vector<ScalarEntry> deployment{
       {"gpus", gpus, "GPUs", "TP x PP x DP"},
       {"num_gpu_blocks", static_cast<double>(plan.num_gpu_blocks), "blocks", "KV blocks per replica"},
@@ -194,17 +188,17 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     for (const ScalarEntry& e : summary_entries(summary)) j["summary"][e.name] = e.value;
     for (const ScalarEntry& e : deployment) j["deployment"][e.name] = e.value;
     for (const ScalarEntry& e : analytic) j["analytic"][e.name] = e.value;
-    j["latency_model"] = latency->describe();
+    j["latency_model"] = latency_description;
     out << j.dump(2) << "\n";
   } else {
-    print_text_summary(out, scenario, plan, workload_report, summary, latency->describe(), analytic);
+    print_text_summary(out, scenario, plan, workload_report, summary, latency_description, analytic);
   }
 
   if (output_path) {
     ResultsContent content;
     content.scenario_name = scenario.name;
     content.scenario_yaml = to_yaml(scenario);
-    content.latency_description = latency->describe();
+    content.latency_description = latency_description;
     content.outcome = &outcome;
     content.recorder = &recorder;
     content.summary = &summary;

@@ -35,28 +35,40 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   setup.num_cpu_blocks = result.plan.num_cpu_blocks;
   setup.latency = latency.get();
   setup.workload = &workload;
+  setup.use_fast_v0 = options.use_fast_v0;
   RecorderOptions recorder_options;
-  recorder_options.per_iteration = false;
-  recorder_options.time_series = false;
+  recorder_options.per_iteration = options.keep_tables && scenario.output.per_iteration;
+  recorder_options.iteration_sample_every = scenario.output.iteration_sample_every;
+  recorder_options.time_series = options.keep_tables && scenario.output.time_series;
+  recorder_options.time_series_interval_ns = seconds_to_ns(scenario.output.time_series_interval_s);
   recorder_options.num_replicas = scenario.serving.data_parallel_size;
   recorder_options.blocks_per_replica = result.plan.num_gpu_blocks;
   recorder_options.max_batch_size = scenario.serving.max_num_seqs;
-  MetricsRecorder recorder(recorder_options);
+  if (options.keep_tables) recorder_options.latency = latency.get();
+  auto recorder = std::make_unique<MetricsRecorder>(recorder_options);
   Simulation simulation(setup);
-  const SimulationOutcome outcome = simulation.run(&recorder, options.stop);
-  recorder.finish(outcome.end_ns);
+  SimulationOutcome outcome = simulation.run(recorder.get(), options.stop);
+  recorder->finish(outcome.end_ns);
   const double gpus = static_cast<double>(scenario.serving.gpus_per_replica() * scenario.serving.data_parallel_size);
-  result.summary = summarize(outcome, recorder, gpus, scenario.cluster.cost_per_gpu_hour_usd);
+  result.summary = summarize(outcome, *recorder, gpus, scenario.cluster.cost_per_gpu_hour_usd);
   const double steps_per_replica =
       static_cast<double>(result.summary.steps) / static_cast<double>(scenario.serving.data_parallel_size);
   result.mean_step_s = steps_per_replica > 0 ? result.summary.makespan_s / steps_per_replica : 0;
 
+  std::vector<ScalarEntry> analytic;
   if (options.with_analytic) {
-    for (const ScalarEntry& e :
-         paper_analytic_entries(scenario, result.plan, result.mean_prompt_tokens, result.mean_output_tokens)) {
+    analytic = paper_analytic_entries(scenario, result.plan, result.mean_prompt_tokens, result.mean_output_tokens);
+    for (const ScalarEntry& e : analytic) {
       if (e.name == "cost_per_million_output_tokens_usd") result.analytic_cost_per_million_output_tokens_usd = e.value;
       if (e.name == "max_batch") result.analytic_batch = e.value;
     }
+  }
+  if (options.keep_tables) {
+    result.tables = std::make_shared<ScenarioRunTables>();
+    result.tables->outcome = std::move(outcome);
+    result.tables->recorder = std::move(recorder);
+    result.tables->latency_description = latency->describe();
+    result.tables->analytic = std::move(analytic);
   }
   return result;
 }

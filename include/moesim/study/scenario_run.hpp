@@ -3,6 +3,7 @@
 // sweeps) call for every point, with no CLI code in the path. `moesim run` does the same steps and also
 // keeps the per-request / per-step tables for its HDF5 file.
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,9 +11,19 @@
 #include "moesim/config/scenario.hpp"
 #include "moesim/io/results_file.hpp"
 #include "moesim/metrics/metrics.hpp"
+#include "moesim/sim/simulation.hpp"
 #include "moesim/workload/request.hpp"
 
 namespace moesim::study {
+
+// What `moesim run` writes besides the summary: the outcome, the recorder with its tables, the analytic
+// entries. Only filled when ScenarioRunOptions::keep_tables.
+struct ScenarioRunTables {
+  SimulationOutcome outcome;
+  std::unique_ptr<MetricsRecorder> recorder;
+  std::string latency_description;
+  std::vector<ScalarEntry> analytic;  // every entry of paper_analytic_entries
+};
 
 struct ScenarioRunResult {
   MemoryPlan plan;              // plan.fits == false: nothing was simulated, plan.problem says why
@@ -22,11 +33,15 @@ struct ScenarioRunResult {
   double mean_output_tokens = 0;
   double analytic_cost_per_million_output_tokens_usd = 0;  // paper Eqs. 5-6 on the same deployment; inf if none
   double analytic_batch = 0;    // the formula's b for one replica
+  std::shared_ptr<ScenarioRunTables> tables;  // when options.keep_tables
 };
 
 struct ScenarioRunOptions {
   bool with_analytic = true;    // also evaluate the paper's analytic model (builds a second latency model)
   const std::atomic<bool>* stop = nullptr;  // checked between steps; an interrupted run is marked so
+  // Record the scenario's `output:` tables (per step, time series) and return them with the outcome.
+  bool keep_tables = false;
+  bool use_fast_v0 = true;      // false: the reference V0 scheduler (benchmarks)
 };
 
 // Simulates `scenario` on an already built workload (the caller builds it once and reuses it; the
