@@ -1,8 +1,10 @@
 // `moesim allocate --law law.yaml --budget 1e21 --experts 1,4,8,16,32`: loss-optimal and over-trained
-// designs for a training budget, their architectures and analytic serving cost, optionally Algorithms 1
-// and 2 of the paper (docs/scaling.md). Table or JSON on stdout, HDF5 with --out. The analytic cost's
-// assumptions (GPU from the catalogue, price, GPU count, memory utilization, request lengths) are options
-// and are printed with every output.
+// designs for a training budget, their architectures and serving cost, optionally Algorithms 1 and 2 of the
+// paper (docs/scaling.md). Table or JSON on stdout, HDF5 with --out. The cost is analytic by default (its
+// assumptions -- GPU from the catalogue, price, GPU count, memory utilization, request lengths -- are
+// options) or, with --cost simulated --scenario STUDY.yaml, the simulated saturation cost of each design's
+// servable architecture exactly as `moesim rank` prices it (study::simulated_cost_function). Which cost and
+// which assumptions are printed with every output.
 #include <boost/program_options.hpp>
 #include <algorithm>
 #include <cmath>
@@ -19,6 +21,9 @@
 #include "moesim/scaling/allocation.hpp"
 #include "moesim/scaling/design.hpp"
 #include "moesim/scaling/law_io.hpp"
+#include "moesim/study/designs.hpp"
+#include "moesim/study/rank.hpp"
+#include "moesim/study/study.hpp"
 
 namespace moesim::cli {
 namespace po = boost::program_options;
@@ -145,11 +150,22 @@ std::string describe_assumptions(const std::string& gpu, const AnalyticServingAs
          " USD/GPU-hour (" + price_source + "); no communication cost, no batch cap";
 }
 
+// The simulated cost's setting, for the outputs.
+std::string describe_simulated(const std::string& path, const study::StudySpec& spec) {
+  const Scenario& s = spec.base;
+  return "simulated saturation cost as moesim rank (study " + path + "): layouts of 1.." +
+         std::to_string(spec.max_gpus) + " x " + s.cluster.gpu.name + " (cluster " + std::to_string(s.cluster.nodes) +
+         " x " + std::to_string(s.cluster.gpus_per_node) + "), " + price_text(s.cluster.cost_per_gpu_hour_usd) +
+         " USD/GPU-hour, the study's serving, latency model and workload (" +
+         std::to_string(s.workload.num_requests) + " requests, all queued at t = 0), cheapest layout; "
+         "architectures from study.architecture (servable_architecture)";
+}
+
 struct Row {
   std::string kind;  // "loss-optimal" or "over-trained"
   Allocation a;
   DerivedArchitecture arch;
-  AnalyticCost cost;
+  AnalyticCost cost;  // simulated cost: gpus = 0 (the cost is the minimum over layouts), usd_per_token
   double loss_lo = NAN, loss_hi = NAN, n_lo = NAN, n_hi = NAN;  // bootstrap 5-95%
 };
 
@@ -158,6 +174,7 @@ struct Row {
 int allocate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   (void)err;
   std::string law_path, experts_text = "1,4,8,16,32", overtrain_text, out_path, format = "table", convention;
+  std::string cost_kind = "analytic", scenario_path;
   double budget = 0;
   int base_experts = 0;
   CostOptions cost_options;
@@ -168,7 +185,14 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       ("experts", po::value(&experts_text)->default_value("1,4,8,16,32"), "expert counts E")
       ("overtrain", po::value(&overtrain_text), "fractions r of the loss-optimal size, e.g. 1,0.5,0.3,0.16")
       ("bounded", po::value(&base_experts),
-       "run Algorithms 1 and 2 with this base E against every larger E (analytic serving cost)")
+       "run Algorithms 1 and 2 with this base E against every larger E (with the --cost serving cost)")
+      ("cost", po::value(&cost_kind)->default_value("analytic"),
+       "serving cost of the designs and of Algorithms 1-2: analytic (paper Section 4, the options below) or "
+       "simulated (needs --scenario)")
+      ("scenario", po::value(&scenario_path),
+       "--cost simulated: a moesim rank study file (docs/rank.md; ordinary scenario files are not accepted); "
+       "its cluster, serving, workload, latency, study.max_gpus and study.architecture price each design as "
+       "moesim rank does; its budgets, experts and laws are ignored")
       ("convention", po::value(&convention), "override the law's training-parameter convention: activated or dense")
       ("gpu", po::value(&cost_options.gpu)->default_value(kDefaultGpu),
        "analytic cost: GPU from the catalogue (memory, HBM bandwidth, peak FLOP/s): A100-SXM-40GB, "
@@ -204,10 +228,32 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
   for (double r : fractions) {
     if (!(r > 0 && r <= 1)) throw UsageError("--overtrain fractions must be in (0, 1]");
   }
+  if (cost_kind != "analytic" && cost_kind != "simulated") {
+    throw UsageError("allocate: --cost must be analytic or simulated, got '" + cost_kind + "'");
+  }
+  const bool simulated = cost_kind == "simulated";
+  if (simulated && scenario_path.empty()) {
+    throw UsageError("allocate: --cost simulated needs --scenario STUDY.yaml (a moesim rank study file, e.g. "
+                     "scenarios/paper-study.yaml; docs/rank.md)");
+  }
+  if (!simulated && !scenario_path.empty()) {
+    throw UsageError("allocate: --scenario is used only with --cost simulated");
+  }
+  if (simulated) {
+    for (const char* name : {"gpu", "price", "max-gpus", "memory-utilization", "prompt-tokens", "output-tokens"}) {
+      if (vm.count(name) && !vm[name].defaulted()) {
+        throw UsageError(std::string("allocate: --") + name + " sets the analytic cost; with --cost simulated the "
+                         "study file's cluster, workload and study.max_gpus do");
+      }
+    }
+  }
   std::string price_source;
   const AnalyticServingAssumptions assumptions = cost_assumptions(cost_options, vm, price_source);
   const std::string gpu_name = find_gpu(cost_options.gpu)->name;
-  const std::string cost_text = describe_assumptions(gpu_name, assumptions, price_source);
+  std::optional<study::StudySpec> study_spec;
+  if (simulated) study_spec.emplace(study::load_study_file(scenario_path));  // ConfigError/InputError: exit 2
+  const std::string cost_text = simulated ? describe_simulated(scenario_path, *study_spec)
+                                          : describe_assumptions(gpu_name, assumptions, price_source);
   const OverwritePolicy policy = vm.count("force") ? OverwritePolicy::kReplace : OverwritePolicy::kRefuse;
   std::optional<AtomicOutputPath> h5_path;
   if (!out_path.empty()) h5_path.emplace(out_path, policy);  // refuses an existing file before any work
@@ -220,12 +266,35 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       throw UsageError(std::string("allocate: --convention: ") + e.what());
     }
   }
-  const InferenceCostFn cost_fn = analytic_cost_function(law.accounting, assumptions);
+  // USD per output token either way (the simulated function answers per million).
+  InferenceCostFn cost_fn;
+  if (simulated) {
+    InferenceCostFn per_million = study::simulated_cost_function(*study_spec);
+    cost_fn = [per_million](double n_dense, int e) { return per_million(n_dense, e) / 1e6; };
+  } else {
+    cost_fn = analytic_cost_function(law.accounting, assumptions);
+  }
+  auto row_architecture = [&](double n_dense, int e) {
+    if (!simulated) return architecture_for_size(n_dense, assumptions.architecture);
+    const ModelArchitecture m = study::servable_architecture(n_dense, e, study_spec->architecture).arch;
+    DerivedArchitecture d;
+    d.hidden_size = m.hidden_size;
+    d.num_layers = m.num_layers;
+    d.num_heads = m.num_attention_heads;
+    d.intermediate_size = m.intermediate_size;
+    return d;
+  };
+  auto row_cost = [&](double n_dense, int e) {
+    if (!simulated) return analytic_serving_cost(law.accounting, n_dense, e, assumptions);
+    AnalyticCost c;
+    c.gpus = 0;
+    c.usd_per_token = cost_fn(n_dense, e);
+    return c;
+  };
 
   std::vector<Row> rows;
   auto add_row = [&](const std::string& kind, const Allocation& a) {
-    Row r{kind, a, architecture_for_size(a.n_dense, assumptions.architecture),
-          analytic_serving_cost(law.accounting, a.n_dense, a.experts, assumptions)};
+    Row r{kind, a, row_architecture(a.n_dense, a.experts), row_cost(a.n_dense, a.experts)};
     if (!law.bootstrap.empty()) {
       std::vector<double> losses, sizes;
       for (const auto& c : law.bootstrap) {
@@ -288,19 +357,30 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
     j["law"] = {{"file", law_path}, {"name", law.name}, {"form", to_string(law.form)}};
     j["budget_flops"] = budget;
     j["accounting"] = convention_text;
-    j["cost_assumptions"] = {{"description", cost_text},
-                             {"gpu", gpu_name},
-                             {"gpu_memory_bytes", assumptions.gpu_memory_bytes},
-                             {"memory_utilization", assumptions.memory_utilization},
-                             {"hbm_bandwidth_bytes_per_s", assumptions.hbm_bandwidth_bytes_per_s},
-                             {"bandwidth_efficiency", assumptions.bandwidth_efficiency},
-                             {"peak_flops_per_s", assumptions.peak_flops_per_s},
-                             {"compute_efficiency", assumptions.compute_efficiency},
-                             {"max_gpus", assumptions.max_gpus},
-                             {"prompt_tokens", assumptions.prompt_tokens},
-                             {"output_tokens", assumptions.output_tokens},
-                             {"usd_per_gpu_hour", assumptions.gpu_cost_usd_per_hour},
-                             {"price_source", price_source}};
+    j["cost"] = cost_kind;
+    if (simulated) {
+      const Scenario& base = study_spec->base;
+      j["cost_assumptions"] = {{"description", cost_text},
+                               {"study_file", scenario_path},
+                               {"gpu", base.cluster.gpu.name},
+                               {"max_gpus", study_spec->max_gpus},
+                               {"usd_per_gpu_hour", base.cluster.cost_per_gpu_hour_usd},
+                               {"num_requests", base.workload.num_requests}};
+    } else {
+      j["cost_assumptions"] = {{"description", cost_text},
+                               {"gpu", gpu_name},
+                               {"gpu_memory_bytes", assumptions.gpu_memory_bytes},
+                               {"memory_utilization", assumptions.memory_utilization},
+                               {"hbm_bandwidth_bytes_per_s", assumptions.hbm_bandwidth_bytes_per_s},
+                               {"bandwidth_efficiency", assumptions.bandwidth_efficiency},
+                               {"peak_flops_per_s", assumptions.peak_flops_per_s},
+                               {"compute_efficiency", assumptions.compute_efficiency},
+                               {"max_gpus", assumptions.max_gpus},
+                               {"prompt_tokens", assumptions.prompt_tokens},
+                               {"output_tokens", assumptions.output_tokens},
+                               {"usd_per_gpu_hour", assumptions.gpu_cost_usd_per_hour},
+                               {"price_source", price_source}};
+    }
     for (const Row& r : rows) {
       nlohmann::json d = {{"kind", r.kind}, {"experts", r.a.experts}, {"fraction_of_optimal", r.a.fraction_of_optimal},
                           {"n_dense", r.a.n_dense}, {"tokens", r.a.tokens}, {"loss", r.a.loss},
@@ -308,7 +388,7 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
                           {"activated_parameters", r.a.activated_parameters}, {"total_parameters", r.a.total_parameters},
                           {"hidden_size", r.arch.hidden_size}, {"num_layers", r.arch.num_layers},
                           {"num_heads", r.arch.num_heads}, {"intermediate_size", r.arch.intermediate_size},
-                          {"gpus", r.cost.gpus}, {"usd_per_token", std::isfinite(r.cost.usd_per_token) ? nlohmann::json(r.cost.usd_per_token) : nlohmann::json(nullptr)}};
+                          {"gpus", simulated ? nlohmann::json(nullptr) : nlohmann::json(r.cost.gpus)}, {"usd_per_token", std::isfinite(r.cost.usd_per_token) ? nlohmann::json(r.cost.usd_per_token) : nlohmann::json(nullptr)}};
       if (intervals && !std::isnan(r.loss_lo)) {
         d["loss_5_95"] = {r.loss_lo, r.loss_hi};
         d["n_dense_5_95"] = {r.n_lo, r.n_hi};
@@ -346,7 +426,7 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
           << std::setw(11) << r.a.tokens << std::setprecision(5) << std::setw(9) << r.a.loss << std::setprecision(3)
           << std::setw(10) << r.a.training_flops << std::setw(8) << r.a.tokens_per_parameter() << std::setw(11)
           << r.a.activated_parameters << std::setw(11) << r.a.total_parameters << std::setw(7) << r.arch.hidden_size
-          << std::setw(5) << r.arch.num_layers << std::setw(6) << r.arch.num_heads << std::setw(4) << r.cost.gpus
+          << std::setw(5) << r.arch.num_layers << std::setw(6) << r.arch.num_heads << std::setw(4) << (simulated ? std::string("-") : std::to_string(r.cost.gpus))
           << std::setw(11) << r.cost.usd_per_token * 1e6;
       if (intervals) {
         out << "  " << std::setprecision(4) << r.loss_lo << ".." << r.loss_hi << "  " << std::setprecision(3) << r.n_lo
@@ -376,13 +456,21 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       root.set_attribute("law_provenance", law.provenance);
       root.set_attribute("accounting", convention_text);
       root.set_attribute("budget_flops", budget);
+      root.set_attribute("cost", cost_kind);
       root.set_attribute("cost_assumptions", cost_text);
-      root.set_attribute("cost_gpu", gpu_name);
-      root.set_attribute("cost_usd_per_gpu_hour", assumptions.gpu_cost_usd_per_hour);
-      root.set_attribute("cost_max_gpus", static_cast<std::int64_t>(assumptions.max_gpus));
-      root.set_attribute("cost_memory_utilization", assumptions.memory_utilization);
-      root.set_attribute("cost_prompt_tokens", assumptions.prompt_tokens);
-      root.set_attribute("cost_output_tokens", assumptions.output_tokens);
+      if (simulated) {
+        root.set_attribute("cost_study_file", scenario_path);
+        root.set_attribute("cost_gpu", study_spec->base.cluster.gpu.name);
+        root.set_attribute("cost_usd_per_gpu_hour", study_spec->base.cluster.cost_per_gpu_hour_usd);
+        root.set_attribute("cost_max_gpus", static_cast<std::int64_t>(study_spec->max_gpus));
+      } else {
+        root.set_attribute("cost_gpu", gpu_name);
+        root.set_attribute("cost_usd_per_gpu_hour", assumptions.gpu_cost_usd_per_hour);
+        root.set_attribute("cost_max_gpus", static_cast<std::int64_t>(assumptions.max_gpus));
+        root.set_attribute("cost_memory_utilization", assumptions.memory_utilization);
+        root.set_attribute("cost_prompt_tokens", assumptions.prompt_tokens);
+        root.set_attribute("cost_output_tokens", assumptions.output_tokens);
+      }
       h5::Group g = root.create_group("designs");
       auto column = [&](auto get) {
         std::vector<double> v;
@@ -410,9 +498,10 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       g.write("num_layers", icolumn([](const Row& r) { return r.arch.num_layers; }), "1");
       g.write("num_heads", icolumn([](const Row& r) { return r.arch.num_heads; }), "1");
       g.write("intermediate_size", icolumn([](const Row& r) { return r.arch.intermediate_size; }), "1");
-      g.write("gpus", icolumn([](const Row& r) { return r.cost.gpus; }), "GPUs", "analytic argmin over G");
+      if (!simulated) g.write("gpus", icolumn([](const Row& r) { return r.cost.gpus; }), "GPUs", "analytic argmin over G");
       g.write("cost_usd_per_token", column([](const Row& r) { return r.cost.usd_per_token; }), "USD/token",
-              "analytic estimate; assumptions in the root attribute cost_assumptions");
+              simulated ? "simulated saturation cost, cheapest layout; setting in the root attribute cost_assumptions"
+                        : "analytic estimate; assumptions in the root attribute cost_assumptions");
       if (intervals) {
         g.write("loss_p05", column([](const Row& r) { return r.loss_lo; }), "nats/token", "bootstrap 5%");
         g.write("loss_p95", column([](const Row& r) { return r.loss_hi; }), "nats/token", "bootstrap 95%");

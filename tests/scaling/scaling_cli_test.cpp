@@ -109,6 +109,69 @@ TEST_F(ScalingCli, AllocateRejectsBadCostOptionsWithExitTwoAndTheOptionsName) {
   }
 }
 
+// --cost simulated: the study file's scenario prices each design as moesim rank does (the equality with
+// rank's cost is tested in tests/study: Rank.SimulatedCostFunctionGivesTheCostRankReportsForTheSameDesign).
+const std::string kSmallStudy = R"(name: small
+study:
+  budgets_flops: [1.0e20]
+  experts: [1, 8]
+  laws: [builtin:moe-clark-sbase]
+  max_gpus: 2
+cluster: {gpu: A100-SXM-40GB, nodes: 1, gpus_per_node: 2, cost_per_gpu_hour_usd: 4.1}
+serving: {scheduler: v0}
+workload:
+  prompt_tokens: {distribution: fixed, value: 200}
+  output_tokens: {distribution: fixed, value: 100}
+  num_requests: 100
+  seed: 3
+latency: {model: roofline}
+)";
+
+TEST_F(ScalingCli, AllocateWithSimulatedCostPricesEveryDesignAndSaysSo) {
+  const std::string study = dir_.write("study.yaml", kSmallStudy).string();
+  const nlohmann::json j = run_json({"allocate", "--law", source_path(kClark), "--budget", "1e20", "--experts", "1,8",
+                                     "--cost", "simulated", "--scenario", study, "--format", "json"});
+  EXPECT_EQ(j["cost"], "simulated");
+  EXPECT_THAT(j["cost_assumptions"]["description"].get<std::string>(), HasSubstr("simulated saturation cost"));
+  EXPECT_EQ(j["cost_assumptions"]["max_gpus"], 2);
+  ASSERT_EQ(j["designs"].size(), 2u);
+  for (const auto& d : j["designs"]) {
+    ASSERT_TRUE(d["usd_per_token"].is_number()) << d.dump();
+    EXPECT_GT(d["usd_per_token"].get<double>(), 0);
+    EXPECT_TRUE(d["gpus"].is_null());
+  }
+  const CommandResult table = run({"allocate", "--law", source_path(kClark), "--budget", "1e20", "--experts", "1",
+                                   "--cost", "simulated", "--scenario", study});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("cost: simulated saturation cost as moesim rank (study "));
+  const CommandResult analytic = run({"allocate", "--law", source_path(kClark), "--budget", "1e20", "--experts", "1"});
+  EXPECT_THAT(analytic.out, HasSubstr("cost: analytic"));
+}
+
+TEST_F(ScalingCli, AllocateCostOptionErrorsExitTwoWithAClearMessage) {
+  const std::string study = dir_.write("study.yaml", kSmallStudy).string();
+  struct Case {
+    std::vector<std::string> extra;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--cost", "simulated"}, "--cost simulated needs --scenario"},
+      {{"--cost", "measured"}, "--cost must be analytic or simulated"},
+      {{"--scenario", study}, "--scenario is used only with --cost simulated"},
+      {{"--cost", "simulated", "--scenario", study, "--price", "2"}, "--price sets the analytic cost"},
+      {{"--cost", "simulated", "--scenario", study, "--max-gpus", "4"}, "--max-gpus sets the analytic cost"},
+      {{"--cost", "simulated", "--scenario", "missing-study.yaml"}, "missing-study.yaml"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"allocate", "--law", source_path(kClark), "--budget", "1e21"};
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    SCOPED_TRACE(c.extra.front() + " " + c.extra.back());
+    const CommandResult r = run(args);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+  }
+}
+
 TEST_F(ScalingCli, EvaluatePrintsTheLawsPredictionsForTheCartesianProduct) {
   const scaling::ScalingLaw law = scaling::read_law_file(source_path(kClark));
   const nlohmann::json j = run_json({"evaluate", "--law", source_path(kClark), "--n", "1e9,3e9", "--tokens",

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <thread>
 
 #include "moesim/common/errors.hpp"
 #include "moesim/study/rank_output.hpp"
@@ -182,6 +183,37 @@ TEST(Rank, SloSearchFindsARateMeetingTheSlosNoFasterThanSaturation) {
   std::ostringstream text;
   print_rank_text(text, impossible, none);
   EXPECT_NE(text.str().find("meet them at no Poisson rate"), std::string::npos) << text.str();
+}
+
+// `moesim allocate --cost simulated` prices with simulated_cost_function: the cost of a design must be
+// the one run_rank reports for it (same servable architecture, same saturation workload, same layouts).
+TEST(Rank, SimulatedCostFunctionGivesTheCostRankReportsForTheSameDesign) {
+  const StudySpec spec = load_study_text(kSmallStudy, "s.yaml", ".");
+  RankOptions options;
+  options.algorithms = false;
+  const RankResult ranked = run_rank(spec, options);
+  const scaling::InferenceCostFn cost = simulated_cost_function(spec);
+  ASSERT_EQ(ranked.designs.size(), 4U);
+  for (const DesignRow& row : ranked.designs) {
+    const double expected = ranked.architectures[static_cast<std::size_t>(row.priced)].cost();
+    ASSERT_TRUE(std::isfinite(expected)) << row.label;
+    EXPECT_EQ(cost(row.design.n_dense_asked, row.experts), expected) << row.label;
+  }
+  // Memoised and thread-safe: concurrent calls for the same and other designs agree with the serial ones.
+  const DesignRow& first = ranked.designs.front();
+  const DesignRow& last = ranked.designs.back();
+  double a = 0, b = 0, c = 0;
+  std::thread t1([&] { a = cost(first.design.n_dense_asked, first.experts); });
+  std::thread t2([&] { b = cost(first.design.n_dense_asked, first.experts); });
+  std::thread t3([&] { c = cost(last.design.n_dense_asked, last.experts); });
+  t1.join();
+  t2.join();
+  t3.join();
+  EXPECT_EQ(a, ranked.architectures[static_cast<std::size_t>(first.priced)].cost());
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(c, ranked.architectures[static_cast<std::size_t>(last.priced)].cost());
+  // A design no layout holds costs +infinity (not an error).
+  EXPECT_TRUE(std::isinf(cost(1e13, 1)));
 }
 
 }  // namespace
