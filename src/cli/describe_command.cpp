@@ -81,6 +81,11 @@ void print_text(const Description& d, std::ostream& out) {
   out << "  h " << m.hidden_size << ", layers " << m.num_layers << ", heads " << m.num_attention_heads << " (KV "
       << m.num_kv_heads << ", head_dim " << m.effective_head_dim() << "), MLP width " << m.intermediate_size
       << ", vocab " << m.vocab_size << "\n";
+  if (m.uses_mla()) {
+    out << "  MLA: q_lora_rank " << m.q_lora_rank << ", kv_lora_rank " << m.kv_lora_rank << ", qk_nope_head_dim "
+        << m.qk_nope_head_dim << ", qk_rope_head_dim " << m.qk_rope_head_dim << ", v_head_dim " << m.v_head_dim
+        << " (KV heads and head_dim above do not shape attention)\n";
+  }
   if (m.is_moe()) {
     out << "  experts E " << m.num_experts << ", top-K " << m.top_k << ", expert width "
         << m.effective_expert_intermediate_size() << ", shared " << m.num_shared_experts << ", MoE layers "
@@ -121,8 +126,14 @@ void print_text(const Description& d, std::ostream& out) {
   out << "KV cache\n";
   out << "  per token, model    " << kib(d.kv_bytes_per_token_model) << "  (paper 2hl x dtype: "
       << kib(d.paper.kv_bytes_per_token) << ")\n";
-  out << "  per token, per GPU  " << kib(p.kv_bytes_per_token_per_gpu) << "  (" << p.layers_per_gpu << " layers x "
-      << p.kv_heads_per_gpu << " KV heads)\n";
+  out << "  per token, per GPU  " << kib(p.kv_bytes_per_token_per_gpu) << "  (" << p.layers_per_gpu << " layers x ";
+  if (m.uses_mla()) {
+    // MLA caches the compressed latent and the shared RoPE key, whole on every TP rank.
+    out << p.kv_elements_per_layer_per_gpu << " MLA elements: kv_lora_rank " << m.kv_lora_rank << " + qk_rope_head_dim "
+        << m.qk_rope_head_dim << ")\n";
+  } else {
+    out << p.kv_heads_per_gpu << " KV heads)\n";
+  }
   out << "  per block, per GPU  " << kib(p.kv_bytes_per_block_per_gpu) << "  (" << v.block_size << " tokens)\n";
   out << "  GPU blocks          " << p.num_gpu_blocks << " per replica"
       << (v.num_gpu_blocks_override ? "  (num_gpu_blocks_override)" : "") << "\n";

@@ -54,6 +54,43 @@ int kv_heads_per_gpu(const ModelArchitecture& arch, int tp) {
   return std::max(1, arch.num_kv_heads / std::max(1, tp));
 }
 
+// Attention parameters of one layer held by one GPU of the tensor-parallel group (at TP 1 exactly
+// ParameterCounts::attention_per_layer).
+double attention_shard(const ModelArchitecture& arch, int tensor_parallel_size) {
+  const double tp = static_cast<double>(std::max(1, tensor_parallel_size));
+  const double h = static_cast<double>(arch.hidden_size);
+  const double heads = static_cast<double>(arch.num_attention_heads);
+  double attention = 0;
+  if (arch.uses_mla()) {
+    // Multi-head Latent Attention as vLLM shards it (DeepseekV2MLAAttention): q_a_proj (h x r_q) with
+    // q_a_layernorm, kv_a_proj_with_mqa (h x (r_kv + rope)) and kv_a_layernorm are replicated;
+    // q_b_proj (r_q x H(nope + rope)) or q_proj (h x H(nope + rope)) and kv_b_proj (r_kv x H(nope + v))
+    // are column-parallel, o_proj (Hv x h) row-parallel: their head dimension is split by TP.
+    const double qk = static_cast<double>(arch.qk_nope_head_dim + arch.qk_rope_head_dim);
+    const double q_rank = static_cast<double>(arch.q_lora_rank);
+    const double kv_rank = static_cast<double>(arch.kv_lora_rank);
+    attention = arch.q_lora_rank > 0 ? h * q_rank + q_rank + q_rank * heads * qk / tp : h * heads * qk / tp;
+    attention += h * (kv_rank + static_cast<double>(arch.qk_rope_head_dim)) + kv_rank;
+    attention += kv_rank * heads * static_cast<double>(arch.qk_nope_head_dim + arch.v_head_dim) / tp;
+    attention += heads * static_cast<double>(arch.v_head_dim) * h / tp;
+  } else {
+    const double d = static_cast<double>(arch.effective_head_dim());
+    const double q_width = heads * d;
+    const double kv_width_per_gpu = static_cast<double>(kv_heads_per_gpu(arch, tensor_parallel_size)) * d;
+    // q and o are split by TP; k and v hold this GPU's KV heads (replicated when TP > kv_heads,
+    // vLLM QKVParallelLinear); the o bias and the norms are replicated.
+    attention = 2.0 * h * q_width / tp + 2.0 * h * kv_width_per_gpu;
+    if (arch.qkv_bias) attention += q_width / tp + 2.0 * kv_width_per_gpu;
+    if (arch.attention_output_bias) attention += h;
+    // q/k norms: per-head RMSNorm (Qwen3) is replicated; the full-width one (OLMoE) normalises the
+    // gathered q and k, so every rank holds all of it.
+    if (arch.qk_norm == QkNorm::kPerHead) attention += 2.0 * d;
+    if (arch.qk_norm == QkNorm::kFull) attention += q_width + static_cast<double>(arch.num_kv_heads) * d;
+  }
+  if (arch.attention_sinks) attention += heads / tp;  // one sink per head, split with the heads
+  return attention;
+}
+
 // Parameters of one layer held by one GPU of the tensor-parallel group.
 struct LayerShard {
   double dense_layer = 0;  // attention + norms + dense MLP
@@ -65,16 +102,7 @@ LayerShard layer_shard(const ModelArchitecture& arch, const ServingConfig& servi
   const double tp = static_cast<double>(serving.tensor_parallel_size);
   const double ep = static_cast<double>(serving.expert_parallel_size);
   const double h = static_cast<double>(arch.hidden_size);
-  const double d = static_cast<double>(arch.effective_head_dim());
-  const double q_width = static_cast<double>(arch.num_attention_heads) * d;
-  const double kv_width_per_gpu = static_cast<double>(kv_heads_per_gpu(arch, serving.tensor_parallel_size)) * d;
-
-  // q and o are split by TP; k and v hold this GPU's KV heads (replicated when TP > kv_heads,
-  // vLLM QKVParallelLinear); the o bias and the norms are replicated.
-  double attention = 2.0 * h * q_width / tp + 2.0 * h * kv_width_per_gpu;
-  if (arch.qkv_bias) attention += q_width / tp + 2.0 * kv_width_per_gpu;
-  if (arch.attention_output_bias) attention += h;
-  const double common = attention + counts.norms_per_layer;
+  const double common = attention_shard(arch, serving.tensor_parallel_size) + counts.norms_per_layer;
 
   LayerShard shard;
   shard.dense_layer = common + counts.dense_mlp_per_layer / tp;
@@ -85,14 +113,13 @@ LayerShard layer_shard(const ModelArchitecture& arch, const ServingConfig& servi
     const double experts = static_cast<double>(arch.num_experts);
     const double routed = ep <= 1.0 ? experts * counts.expert_mlp / tp
                                     : std::ceil(experts / ep) * counts.expert_mlp * ep / tp;
-    shard.moe_layer = common + counts.router_per_moe_layer + counts.shared_experts_per_moe_layer / tp + routed;
+    // Shared experts (each of the shared width, counts.shared_experts_per_moe_layer) are tensor-sliced
+    // like a dense MLP; Qwen-MoE's shared-expert gate Linear(h, 1) is replicated.
+    const double shared_gate = arch.shared_expert_gate && arch.num_shared_experts > 0 ? h : 0.0;
+    const double shared = (counts.shared_experts_per_moe_layer - shared_gate) / tp + shared_gate;
+    shard.moe_layer = common + counts.router_per_moe_layer + shared + routed;
   }
   return shard;
-}
-
-bool is_moe_layer(const ModelArchitecture& arch, int layer) {
-  return arch.is_moe() && arch.moe_layer_frequency > 0 &&
-         layer % arch.moe_layer_frequency == arch.moe_layer_frequency - 1;
 }
 
 }  // namespace
@@ -107,6 +134,8 @@ double weight_bytes_per_gpu(const ModelArchitecture& arch, const ServingConfig& 
   const double token_embedding = static_cast<double>(arch.vocab_size) * h / tp;  // VocabParallelEmbedding
   const double position_table = static_cast<double>(arch.position_embedding_rows) * h;  // replicated (OPT)
   const double lm_head = counts.lm_head / tp;                                         // ParallelLMHead
+  // PhiMoE's LM-head bias, split with the vocabulary.
+  const double lm_head_bias = arch.lm_head_bias ? static_cast<double>(arch.vocab_size) / tp : 0.0;
 
   // Layers are split into contiguous stages of ceil(l / PP); the first stage also holds the input
   // embeddings, the last the final norm and the LM head (a copy of the embedding when tied and PP > 1).
@@ -116,12 +145,13 @@ double weight_bytes_per_gpu(const ModelArchitecture& arch, const ServingConfig& 
     const int last = std::min(arch.num_layers, first + layers_per_stage);
     double params = 0;
     for (int layer = first; layer < last; ++layer) {
-      params += is_moe_layer(arch, layer) ? shard.moe_layer : shard.dense_layer;
+      params += arch.is_moe_layer(layer) ? shard.moe_layer : shard.dense_layer;
     }
     if (stage == 0) params += token_embedding + position_table;
     if (stage == pp - 1) {
       params += counts.final_norm;
       if (!arch.tie_word_embeddings || pp > 1) params += lm_head;
+      params += lm_head_bias;
     }
     heaviest = std::max(heaviest, params);
   }
@@ -155,7 +185,16 @@ double estimate_activation_reserve_bytes(const ModelArchitecture& arch, const Se
   const double kv_width = static_cast<double>(kv_heads_per_gpu(arch, serving.tensor_parallel_size)) * d;
   const double mlp_factor = arch.gated_mlp ? 3.0 : 2.0;
 
-  const double attention = h + q_width + 2.0 * kv_width + q_width;
+  double attention = h + q_width + 2.0 * kv_width + q_width;
+  if (arch.uses_mla()) {
+    // MLA: queries H(nope + rope) / TP, the latent and RoPE key (replicated), kv_b_proj's output
+    // H(nope + v) / TP and the attention output Hv / TP.
+    const double heads = static_cast<double>(arch.num_attention_heads) / tp;
+    attention = h + heads * static_cast<double>(arch.effective_qk_head_dim()) +
+                static_cast<double>(arch.kv_lora_rank + arch.qk_rope_head_dim) +
+                heads * static_cast<double>(arch.qk_nope_head_dim + arch.v_head_dim) +
+                heads * static_cast<double>(arch.v_head_dim);
+  }
   double transient = attention;
   if (arch.num_dense_layers() > 0) {
     transient = std::max(transient, h + mlp_factor * static_cast<double>(arch.intermediate_size) / tp);
@@ -218,8 +257,10 @@ MemoryPlan plan_memory(const ModelArchitecture& arch, const GpuSpec& gpu, const 
   plan.layers_per_gpu = (arch.num_layers + pp - 1) / pp;
   plan.kv_heads_per_gpu = kv_heads_per_gpu(arch, tp);
   // = 2 x kv_heads_per_gpu x head_dim per layer; MLA: kv_lora_rank + qk_rope_head_dim on every TP rank.
+  plan.kv_elements_per_layer_per_gpu = kv_elements_per_token_per_layer(arch, tp);
+  plan.kv_latent = arch.uses_mla();
   plan.kv_bytes_per_token_per_gpu = static_cast<double>(plan.layers_per_gpu) *
-                                    kv_elements_per_token_per_layer(arch, tp) * dtype_bytes(arch.dtype);
+                                    plan.kv_elements_per_layer_per_gpu * dtype_bytes(arch.dtype);
   plan.kv_bytes_per_block_per_gpu = plan.kv_bytes_per_token_per_gpu * serving.block_size;
 
   // What is not KV cache.
@@ -284,7 +325,13 @@ std::string describe_memory_plan(const MemoryPlan& plan) {
       << " + non-torch " << format_gib(plan.non_torch_bytes) << " + KV " << format_gib(plan.kv_budget_bytes_per_gpu)
       << '\n';
   out << "KV: " << plan.kv_bytes_per_token_per_gpu / kBytesPerKiB << " KiB/token/GPU (" << plan.layers_per_gpu
-      << " layers x " << plan.kv_heads_per_gpu << " KV heads), " << plan.num_gpu_blocks << " GPU blocks = "
+      << " layers x ";
+  if (plan.kv_latent) {
+    out << plan.kv_elements_per_layer_per_gpu << " MLA latent elements";
+  } else {
+    out << plan.kv_heads_per_gpu << " KV heads";
+  }
+  out << "), " << plan.num_gpu_blocks << " GPU blocks = "
       << plan.token_capacity << " tokens, " << plan.num_cpu_blocks << " CPU blocks\n";
   if (!plan.fits) out << "does not fit: " << plan.problem << '\n';
   return out.str();

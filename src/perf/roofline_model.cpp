@@ -25,12 +25,8 @@ std::size_t idx(Operator op) { return static_cast<std::size_t>(op); }
 }  // namespace
 
 int count_moe_layers(const ModelArchitecture& arch) {
-  if (arch.num_experts <= 1 || arch.moe_layer_frequency < 1) return 0;
-  int count = 0;
-  for (int i = 0; i < arch.num_layers; ++i) {
-    if (i % arch.moe_layer_frequency == arch.moe_layer_frequency - 1) ++count;
-  }
-  return count;
+  // ModelArchitecture::is_moe_layer: frequency and offset, first_k_dense_layers, dense_layers.
+  return arch.num_moe_layers();
 }
 
 RooflineLatencyModel::RooflineLatencyModel(const ModelArchitecture& arch, const ClusterConfig& cluster,
@@ -69,12 +65,33 @@ RooflineLatencyModel::RooflineLatencyModel(const ModelArchitecture& arch, const 
 
   const double layers = arch_.num_layers;
   const double heads_per_gpu = static_cast<double>(arch_.num_attention_heads) / tp;
-  // Causal attention prefill: QK^T and PV are 2 FLOPs per multiply-add each -> 4 * head_dim per pair per head.
-  prefill_s_per_pair_ = layers * 4.0 * arch_.head_dim * heads_per_gpu /
-                        (gpu_.peak_dense_flops * profile_.attention.prefill_compute_efficiency);
-  // Decode attention reads K and V of every context token in every layer.
-  decode_s_per_context_token_ = layers * 2.0 * kv_heads_per_gpu_ * arch_.head_dim * elem_bytes_ /
-                                (gpu_.hbm_bandwidth_bytes_per_s * profile_.attention.decode_memory_efficiency);
+  if (!arch_.uses_mla()) {
+    // Causal attention prefill: QK^T and PV are 2 FLOPs per multiply-add each -> 4 * head_dim per pair per head.
+    prefill_s_per_pair_ = layers * 4.0 * arch_.head_dim * heads_per_gpu /
+                          (gpu_.peak_dense_flops * profile_.attention.prefill_compute_efficiency);
+    // Decode attention reads K and V of every context token in every layer.
+    decode_s_per_context_token_ = layers * 2.0 * kv_heads_per_gpu_ * arch_.head_dim * elem_bytes_ /
+                                  (gpu_.hbm_bandwidth_bytes_per_s * profile_.attention.decode_memory_efficiency);
+  } else {
+    // Multi-head Latent Attention (vLLM's MLA backends). Prefill runs in the uncompressed form: every
+    // head attends with q/k of qk_nope + qk_rope and v of v_head_dim -> 2 (qk + v) FLOPs per pair and head.
+    const double qk = arch_.effective_qk_head_dim();
+    const double v = arch_.effective_v_head_dim();
+    prefill_s_per_pair_ = layers * 2.0 * (qk + v) * heads_per_gpu /
+                          (gpu_.peak_dense_flops * profile_.attention.prefill_compute_efficiency);
+    // Decode runs in the absorbed form over the cache: each context token's latent and RoPE key
+    // (kv_elements_per_token_per_layer, replicated on every TP rank) is read once per layer, and
+    // each head does 2 (kv_lora_rank + qk_rope) FLOPs for the score and 2 kv_lora_rank for the
+    // output. APPROXIMATION: the time per context token is the larger of the two bounds (compute at
+    // the prefill attention efficiency); the per-token absorption GEMMs (q x W_UK, o x W_UV) are
+    // counted in the projections as kv_b_proj.
+    const double latent = arch_.kv_lora_rank;
+    const double bytes = kv_elements_per_token_per_layer(arch_, tp) * elem_bytes_;
+    const double flops = heads_per_gpu * 2.0 * (2.0 * latent + arch_.qk_rope_head_dim);
+    decode_s_per_context_token_ =
+        layers * std::max(bytes / (gpu_.hbm_bandwidth_bytes_per_s * profile_.attention.decode_memory_efficiency),
+                          flops / (gpu_.peak_dense_flops * profile_.attention.prefill_compute_efficiency));
+  }
   attention_launch_s_ = layers * profile_.attention.launch_overhead_s;
 
   const std::size_t rows = static_cast<std::size_t>(max_tokens_) + 1;
@@ -115,11 +132,34 @@ void RooflineLatencyModel::token_terms(double tokens, OperatorBreakdown& out) co
   const auto& ee = profile_.elementwise;
 
   // Attention block: QKV and O GEMMs (sharded by heads), input norm, rotary embedding, residual add.
-  const double qkv = gemm_time_s(tokens, h, (heads + 2.0 * kv_heads_per_gpu_) * hd, b, gpu_, ge);
-  const double o = gemm_time_s(tokens, heads * hd, h, b, gpu_, ge);
-  const double attn_elementwise =
-      elementwise_time_s(3, tokens * b * (2 * h + 2 * (heads + kv_heads_per_gpu_) * hd + 3 * h), gpu_, ee);
-  out[idx(Operator::kQkvoProjection)] = layers * (qkv + o + attn_elementwise);
+  if (!arch_.uses_mla()) {
+    const double qkv = gemm_time_s(tokens, h, (heads + 2.0 * kv_heads_per_gpu_) * hd, b, gpu_, ge);
+    const double o = gemm_time_s(tokens, heads * hd, h, b, gpu_, ge);
+    const double attn_elementwise =
+        elementwise_time_s(3, tokens * b * (2 * h + 2 * (heads + kv_heads_per_gpu_) * hd + 3 * h), gpu_, ee);
+    out[idx(Operator::kQkvoProjection)] = layers * (qkv + o + attn_elementwise);
+  } else {
+    // MLA (vLLM DeepseekV2MLAAttention): q_a_proj (h -> r_q, replicated; or q_proj h -> H qk / TP when
+    // q_lora_rank is 0), q_b_proj (r_q -> H qk / TP), kv_a_proj_with_mqa (h -> r_kv + rope, replicated),
+    // kv_b_proj (r_kv -> H (nope + v) / TP), o_proj (H v / TP -> h): the same weights and per-token FLOPs
+    // as the absorbed decode form. Elementwise: input norm, the q_a and kv_a norms, RoPE, residual add.
+    const double qk = arch_.effective_qk_head_dim();
+    const double v = arch_.effective_v_head_dim();
+    const double q_rank = arch_.q_lora_rank;
+    const double latent = arch_.kv_lora_rank + arch_.qk_rope_head_dim;
+    double proj = 0;
+    if (arch_.q_lora_rank > 0) {
+      proj += gemm_time_s(tokens, h, q_rank, b, gpu_, ge) + gemm_time_s(tokens, q_rank, heads * qk, b, gpu_, ge);
+    } else {
+      proj += gemm_time_s(tokens, h, heads * qk, b, gpu_, ge);
+    }
+    proj += gemm_time_s(tokens, h, latent, b, gpu_, ge);
+    proj += gemm_time_s(tokens, arch_.kv_lora_rank, heads * (arch_.qk_nope_head_dim + v), b, gpu_, ge);
+    proj += gemm_time_s(tokens, heads * v, h, b, gpu_, ge);
+    const double norms = arch_.q_lora_rank > 0 ? 5.0 : 4.0;
+    proj += elementwise_time_s(norms, tokens * b * (2 * h + 2 * q_rank + 2 * latent + 2 * heads * qk + 3 * h), gpu_, ee);
+    out[idx(Operator::kQkvoProjection)] = layers * proj;
+  }
 
   // Dense MLP layers: gate/up and down GEMMs (sharded by columns), post-attention norm, activation, add.
   const double inter = arch_.intermediate_size / tp;
@@ -142,7 +182,8 @@ void RooflineLatencyModel::token_terms(double tokens, OperatorBreakdown& out) co
       experts = distinct_local * (one - 2 * ge.launch_overhead_s) + 2 * ge.launch_overhead_s;
     }
     if (arch_.num_shared_experts > 0) {
-      const double shared = arch_.num_shared_experts * arch_.expert_intermediate_size / tp;
+      // Shared experts run on every token, tensor-sliced like a dense MLP, each of its own width.
+      const double shared = arch_.num_shared_experts * arch_.effective_shared_expert_intermediate_size() / tp;
       experts += gemm_time_s(tokens, h, gate * shared, b, gpu_, ge) + gemm_time_s(tokens, shared, h, b, gpu_, ge);
     }
     experts += elementwise_time_s(3, b * (tokens * (2 * h + 3 * h) + routed_tokens * (gate + 1) * ie), gpu_, ee);

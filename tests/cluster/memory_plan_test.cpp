@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "moesim/cluster/memory_plan.hpp"
 #include "moesim/common/units.hpp"
+#include "moesim/model/hf_config.hpp"
 #include "moesim/model/presets.hpp"
 
 namespace moesim {
@@ -11,6 +13,11 @@ namespace {
 
 ModelArchitecture model(const std::string& name) { return find_model_preset(name).value(); }
 GpuSpec gpu(const std::string& name) { return find_gpu(name).value(); }
+
+// Hugging Face configs kept in the repository (tests/model/data).
+ModelArchitecture hf(const std::string& file) {
+  return read_hf_config(std::filesystem::path(MOESIM_SOURCE_DIR) / "tests" / "model" / "data" / file);
+}
 
 ServingConfig tp(int size) {
   ServingConfig serving;
@@ -237,6 +244,69 @@ TEST(MemoryPlan, DescribeShowsEveryTermInGib) {
   const std::string text = describe_memory_plan(plan);
   EXPECT_NE(text.find("weights 23.94 GiB"), std::string::npos) << text;
   EXPECT_NE(text.find("800 KiB/token/GPU"), std::string::npos) << text;
+}
+
+// --- Real MoE families: MLA, dense first layers, per-head q/k norms (docs/model-and-memory.md 5) ---
+
+TEST(MemoryPlanMoeFamilies, WeightsAtTp1AreTheExactParameterCountTimesTheDtype) {
+  for (const char* file : {"deepseek-v2-lite.config.json", "qwen3-30b-a3b.config.json"}) {
+    const ModelArchitecture arch = hf(file);
+    const double exact = count_parameters(arch).total * dtype_bytes(arch.dtype);
+    const double planned = weight_bytes_per_gpu(arch, tp(1));
+    EXPECT_NEAR(planned / exact, 1.0, 0.005) << file;
+    EXPECT_NEAR(planned / exact, 1.0, 1e-9) << file << ": every term of count_parameters is placed";
+  }
+}
+
+TEST(MemoryPlanMoeFamilies, DeepSeekV2LiteWeighsTwentyNinePointTwoFiveGibNotThirtyPointThreeFive) {
+  // 15.71 B parameters in bfloat16; the old plan sized attention as 16 heads x 128 and made layer 0 MoE.
+  const auto plan = plan_memory(hf("deepseek-v2-lite.config.json"), gpu("H100-SXM-80GB"), tp(1));
+  EXPECT_NEAR(plan.weight_bytes_per_gpu / kBytesPerGiB, 29.25, 0.01);
+}
+
+TEST(MemoryPlanMoeFamilies, TensorParallelHalvesAllButTheReplicatedMlaDownProjectionsRouterAndNorms) {
+  for (const char* file : {"deepseek-v2-lite.config.json", "qwen3-30b-a3b.config.json"}) {
+    const ModelArchitecture arch = hf(file);
+    const double one = weight_bytes_per_gpu(arch, tp(1));
+    const double two = weight_bytes_per_gpu(arch, tp(2));
+    EXPECT_GT(two, one / 2.0) << file;
+    EXPECT_LT(two, one / 2.0 * 1.02) << file;
+  }
+  // DeepSeek-V2-Lite at TP2: kv_a_proj_with_mqa (h x 576) + kv_a_layernorm (512), the router (h x 64) of
+  // the 26 MoE layers and the two norms of every layer stay whole on each GPU.
+  const ModelArchitecture arch = hf("deepseek-v2-lite.config.json");
+  const ParameterCounts counts = count_parameters(arch);
+  const double h = arch.hidden_size;
+  const double replicated_per_layer = h * 576.0 + 512.0 + counts.norms_per_layer;
+  const double replicated = 27.0 * replicated_per_layer + 26.0 * counts.router_per_moe_layer + counts.final_norm;
+  const double expected = ((counts.total - replicated) / 2.0 + replicated) * dtype_bytes(arch.dtype);
+  EXPECT_NEAR(weight_bytes_per_gpu(arch, tp(2)) / expected, 1.0, 1e-9);
+}
+
+TEST(MemoryPlanMoeFamilies, PipelineStagesPlaceTheDenseFirstLayerOfDeepSeek) {
+  // 27 layers in 3 stages of 9: stage 0 has the embedding, dense layer 0 and 8 MoE layers; stage 2 has
+  // 9 MoE layers, the final norm and the LM head, and is the heaviest.
+  const ModelArchitecture arch = hf("deepseek-v2-lite.config.json");
+  const ParameterCounts counts = count_parameters(arch);
+  const double moe_layer = counts.attention_per_layer + counts.norms_per_layer + counts.router_per_moe_layer +
+                           counts.shared_experts_per_moe_layer + arch.num_experts * counts.expert_mlp;
+  ServingConfig serving = tp(1);
+  serving.pipeline_parallel_size = 3;
+  const double expected = (9.0 * moe_layer + counts.final_norm + counts.lm_head) * dtype_bytes(arch.dtype);
+  EXPECT_NEAR(weight_bytes_per_gpu(arch, serving) / expected, 1.0, 1e-9);
+}
+
+TEST(MemoryPlanMoeFamilies, MlaKvCacheIsTheLatentOnEveryRankAndDescribedSo) {
+  const auto plan = plan_memory(hf("deepseek-v2-lite.config.json"), gpu("H100-SXM-80GB"), tp(2));
+  EXPECT_TRUE(plan.kv_latent);
+  EXPECT_DOUBLE_EQ(plan.kv_elements_per_layer_per_gpu, 576.0);
+  EXPECT_DOUBLE_EQ(plan.kv_bytes_per_token_per_gpu, 27.0 * 576.0 * 2.0);
+  const std::string text = describe_memory_plan(plan);
+  EXPECT_NE(text.find("27 layers x 576 MLA latent elements"), std::string::npos) << text;
+  const auto gqa = plan_memory(hf("qwen3-30b-a3b.config.json"), gpu("H100-SXM-80GB"), tp(2));
+  EXPECT_FALSE(gqa.kv_latent);
+  EXPECT_DOUBLE_EQ(gqa.kv_elements_per_layer_per_gpu, 2.0 * 2.0 * 128.0);  // 4 KV heads / TP 2, head_dim 128
+  EXPECT_NE(describe_memory_plan(gqa).find("48 layers x 2 KV heads"), std::string::npos);
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "moesim/common/errors.hpp"
 #include "moesim/hardware/gpu.hpp"
+#include "moesim/model/hf_config.hpp"
 #include "moesim/perf/analytic_model.hpp"
 #include "moesim/perf/latency_factory.hpp"
 #include "moesim/perf/operator_costs.hpp"
@@ -214,6 +217,104 @@ TEST(AnalyticServingModel, WeightsLargerThanMemoryDoNotFit) {
   in.mean_prompt_tokens = 10;
   in.mean_output_tokens = 10;
   EXPECT_FALSE(analytic_serving_model(in, m).fits);
+}
+
+// --- Real MoE families (DeepSeek-V2-Lite: MLA, one dense first layer, 2 shared experts; Qwen3-30B-A3B) ---
+
+ModelArchitecture hf(const std::string& file) {
+  return read_hf_config(std::filesystem::path(MOESIM_SOURCE_DIR) / "tests" / "model" / "data" / file);
+}
+
+TEST(RooflineMoeFamilies, MoeLayerCountFollowsTheArchitecturesPlacement) {
+  for (const char* file : {"deepseek-v2-lite.config.json", "qwen3-30b-a3b.config.json",
+                           "qwen1.5-moe-a2.7b.config.json", "deepseek-v3.config.json"}) {
+    const ModelArchitecture arch = hf(file);
+    EXPECT_EQ(count_moe_layers(arch), arch.num_moe_layers()) << file;
+  }
+  EXPECT_EQ(count_moe_layers(hf("deepseek-v2-lite.config.json")), 26);  // first_k_dense_replace 1
+  ModelArchitecture every_second = mixtral_like();
+  every_second.moe_layer_frequency = 2;
+  EXPECT_EQ(count_moe_layers(every_second), 16);
+  EXPECT_EQ(count_moe_layers(llama2_7b()), 0);
+}
+
+TEST(RooflineMoeFamilies, DeepSeekRunsItsDenseFirstLayerAsADenseMlp) {
+  const ModelArchitecture arch = hf("deepseek-v2-lite.config.json");
+  const auto m = build(arch);
+  const StepShape s = decode(8, 100);
+  // One dense layer of width 10944: gate/up and down GEMMs plus the elementwise kernels.
+  const double h = arch.hidden_size;
+  const double inter = arch.intermediate_size;
+  const auto& p = m.profile();
+  const double one_layer = gemm_time_s(8, h, 2 * inter, 2, a100_node().gpu, p.gemm) +
+                           gemm_time_s(8, inter, h, 2, a100_node().gpu, p.gemm) +
+                           elementwise_time_s(3, 8 * 2 * (2 * h + 3 * inter + 3 * h), a100_node().gpu, p.elementwise);
+  EXPECT_NEAR(op(m, s, Operator::kDenseMlp), one_layer, 1e-12);
+}
+
+TEST(RooflineMoeFamilies, SharedExpertsUseTheirOwnWidth) {
+  ModelArchitecture two_narrow = mixtral_like();
+  two_narrow.expert_intermediate_size = 1408;
+  two_narrow.num_shared_experts = 2;
+  ModelArchitecture one_wide = two_narrow;
+  one_wide.num_shared_experts = 1;
+  one_wide.shared_expert_intermediate_size = 2 * 1408;
+  ModelArchitecture one_narrow = one_wide;
+  one_narrow.shared_expert_intermediate_size = 0;  // = the expert width
+  const StepShape s = decode(16, 100);
+  const double narrow2 = op(build(two_narrow), s, Operator::kMoeExperts);
+  EXPECT_DOUBLE_EQ(op(build(one_wide), s, Operator::kMoeExperts), narrow2);
+  EXPECT_LT(op(build(one_narrow), s, Operator::kMoeExperts), narrow2);
+}
+
+TEST(RooflineMoeFamilies, MlaDecodeReadsTheLatentCachePerContextToken) {
+  const ModelArchitecture arch = hf("deepseek-v2-lite.config.json");
+  for (int tp : {1, 2}) {
+    const auto m = build(arch, tp);
+    const double per_token = (op(m, decode(4, 2000), Operator::kAttentionDecode) -
+                              op(m, decode(4, 1000), Operator::kAttentionDecode)) /
+                             4000.0;
+    // 27 layers x (kv_lora_rank 512 + qk_rope_head_dim 64) x 2 bytes on every TP rank.
+    const double bytes = 27.0 * kv_elements_per_token_per_layer(arch, tp) * 2.0;
+    EXPECT_DOUBLE_EQ(bytes, 27.0 * 576.0 * 2.0);
+    const double expected =
+        bytes / (a100_node().gpu.hbm_bandwidth_bytes_per_s * m.profile().attention.decode_memory_efficiency);
+    EXPECT_NEAR(per_token / expected, 1.0, 1e-6) << "TP " << tp;
+  }
+}
+
+TEST(RooflineMoeFamilies, MlaPrefillAttentionCountsQkAndVHeadDims) {
+  const ModelArchitecture arch = hf("deepseek-v2-lite.config.json");
+  const auto m = build(arch);
+  StepShape small;
+  small.num_prefill_seqs = 1;
+  small.prefill_tokens = 100;
+  small.prefill_attention_pairs = 1000;
+  StepShape large = small;
+  large.prefill_attention_pairs = 2000;
+  const double per_pair =
+      (op(m, large, Operator::kAttentionPrefill) - op(m, small, Operator::kAttentionPrefill)) / 1000.0;
+  // 2 FLOPs x 16 heads x (192 + 128) per layer and pair; the forward FLOPs of attention_flops_per_token.
+  const double flops = attention_flops_per_token(arch, 1.0);
+  EXPECT_DOUBLE_EQ(flops, 27.0 * 2.0 * 16.0 * (192.0 + 128.0));
+  const double expected =
+      flops / (a100_node().gpu.peak_dense_flops * m.profile().attention.prefill_compute_efficiency);
+  EXPECT_NEAR(per_pair / expected, 1.0, 1e-6);
+}
+
+TEST(RooflineMoeFamilies, MlaProjectionsFollowTheMlaWeights) {
+  // Compute-bound at 4096 tokens, the projections cost in proportion to their weights: DeepSeek-V2-Lite's
+  // MLA has 13.8 M attention parameters a layer (q 2048 x 3072, kv_a 2048 x 576, kv_b 512 x 4096,
+  // o 2048 x 2048); the MHA reading of its 16 heads x 128 (q, k, v, o of 2048 x 2048) 16.8 M.
+  const ModelArchitecture arch = hf("deepseek-v2-lite.config.json");
+  ModelArchitecture as_mha = arch;
+  as_mha.kv_lora_rank = 0;
+  const StepShape s = decode(4096, 10);
+  const double mla = op(build(arch), s, Operator::kQkvoProjection);
+  const double mha = op(build(as_mha), s, Operator::kQkvoProjection);
+  const double ratio = count_parameters(arch).attention_per_layer / count_parameters(as_mha).attention_per_layer;
+  EXPECT_NEAR(ratio, 13.76 / 16.78, 0.01);
+  EXPECT_NEAR(mla / mha, ratio, 0.1 * ratio);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ struct MemoryPlan {
   double non_torch_bytes = 0;             // NCCL buffers, cuBLAS workspace, CUDA context
   double usable_bytes_per_gpu = 0;        // memory_bytes * gpu_memory_utilization
   double kv_budget_bytes_per_gpu = 0;     // usable - weights - activations - non_torch
-  double kv_bytes_per_token_per_gpu = 0;  // 2 * layers/PP * max(1, kv_heads/TP) * head_dim * dtype bytes
+  double kv_bytes_per_token_per_gpu = 0;  // 2 * layers/PP * max(1, kv_heads/TP) * head_dim * dtype bytes (MLA: latent)
   double kv_bytes_per_block_per_gpu = 0;
   std::int64_t num_gpu_blocks = 0;        // per replica (every TP rank holds the same block ids)
   std::int64_t token_capacity = 0;        // num_gpu_blocks * block_size
@@ -27,7 +27,11 @@ struct MemoryPlan {
 
   // --- Added by the cluster module: the intermediate quantities, for reports and tests. ---
   int layers_per_gpu = 0;                 // layers of the largest pipeline stage: ceil(l / PP)
-  int kv_heads_per_gpu = 0;               // max(1, kv_heads / TP) (replicated when TP > kv_heads)
+  int kv_heads_per_gpu = 0;               // max(1, kv_heads / TP) (replicated when TP > kv_heads); MLA: unused
+  // KV-cache elements per token and layer on one GPU (kv_elements_per_token_per_layer(arch, TP)):
+  // 2 * kv_heads_per_gpu * head_dim, or with MLA the latent kv_lora_rank + qk_rope_head_dim.
+  double kv_elements_per_layer_per_gpu = 0;
+  bool kv_latent = false;                 // MLA: the cache holds the compressed latent, not KV heads
   int profile_batched_tokens = 0;         // tokens of the profiling batch used for the reserve estimate
   int max_model_len = 0;                  // as resolved (serving.max_model_len or max_position_embeddings)
 };

@@ -63,7 +63,7 @@ class RooflineLatencyModel : public StepLatencyModel {
   std::vector<std::string> table_sources_;
 };
 
-// Layers of `arch` that are MoE (0 for dense), as in ModelArchitecture's comment.
+// Layers of `arch` that are MoE (0 for dense): arch.num_moe_layers() (ModelArchitecture::is_moe_layer).
 [[nodiscard]] int count_moe_layers(const ModelArchitecture& arch);
 
 }  // namespace moesim
