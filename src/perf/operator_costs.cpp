@@ -28,6 +28,15 @@ double expected_distinct_experts(double tokens, int num_experts, int top_k) {
   return e * (1.0 - untouched);
 }
 
+double moe_experts_time_s(double routed_tokens, double experts_touched, double hidden, double expert_intermediate,
+                          double gate_factor, double elem_bytes, const GpuSpec& gpu, const GemmEfficiency& eff) {
+  if (routed_tokens <= 0 || experts_touched <= 0) return 0.0;
+  const double m = routed_tokens / experts_touched;  // tokens per touched expert
+  const double one = gemm_time_s(m, hidden, gate_factor * expert_intermediate, elem_bytes, gpu, eff) +
+                     gemm_time_s(m, expert_intermediate, hidden, elem_bytes, gpu, eff);
+  return experts_touched * (one - 2 * eff.launch_overhead_s) + 2 * eff.launch_overhead_s;
+}
+
 double CollectiveEfficiency::efficiency_for(int group_size) const {
   std::size_t index = 0;
   if (group_size > 2) index = 1;

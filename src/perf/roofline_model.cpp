@@ -174,13 +174,7 @@ void RooflineLatencyModel::token_terms(double tokens, OperatorBreakdown& out) co
     const double ie = arch_.expert_intermediate_size / expert_tp;
     const double distinct_local = expected_distinct_experts(tokens, arch_.num_experts, arch_.top_k) / ep;
     const double routed_tokens = tokens * arch_.top_k / ep;
-    double experts = 0;
-    if (distinct_local > 0) {
-      const double m = routed_tokens / distinct_local;  // tokens per touched expert
-      const double one = gemm_time_s(m, h, gate * ie, b, gpu_, ge) + gemm_time_s(m, ie, h, b, gpu_, ge);
-      // A fused MoE kernel launches once per matrix, not once per expert.
-      experts = distinct_local * (one - 2 * ge.launch_overhead_s) + 2 * ge.launch_overhead_s;
-    }
+    double experts = moe_experts_time_s(routed_tokens, distinct_local, h, ie, gate, b, gpu_, ge);
     if (arch_.num_shared_experts > 0) {
       // Shared experts run on every token, tensor-sliced like a dense MLP, each of its own width.
       const double shared = arch_.num_shared_experts * arch_.effective_shared_expert_intermediate_size() / tp;

@@ -20,6 +20,16 @@ namespace moesim {
 // within a token when read per expert: P(expert untouched by one token) = 1 - K/E.
 [[nodiscard]] double expected_distinct_experts(double tokens, int num_experts, int top_k);
 
+// The routed experts of one MoE layer on one GPU (vLLM's fused MoE kernel): `routed_tokens` token copies
+// (tokens x top-K that chose an expert held here) spread over `experts_touched` distinct local experts,
+// each expert a gate/up GEMM (hidden -> gate_factor x intermediate) and a down GEMM (intermediate ->
+// hidden) of `expert_intermediate` columns (the per-GPU slice). Weights are read only for touched
+// experts; FLOPs follow the routed tokens. The fused kernel launches once per matrix, not per expert.
+// gate_factor: 2 for gated (SwiGLU) experts, 1 otherwise.
+[[nodiscard]] double moe_experts_time_s(double routed_tokens, double experts_touched, double hidden,
+                                        double expert_intermediate, double gate_factor, double elem_bytes,
+                                        const GpuSpec& gpu, const GemmEfficiency& eff);
+
 // Ring all-reduce / all-gather / all-to-all / point-to-point over n GPUs whose bottleneck link is
 // `bandwidth_bytes_per_s` with `link_latency_s` per hop (from the topology), NCCL-style.
 [[nodiscard]] double ring_all_reduce_time_s(double bytes, int n, double bandwidth_bytes_per_s,
