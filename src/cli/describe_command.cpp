@@ -14,6 +14,7 @@
 
 #include "moesim/cli/commands.hpp"
 #include "moesim/cluster/memory_plan.hpp"
+#include "moesim/perf/expert_parallel.hpp"
 #include "moesim/common/errors.hpp"
 #include "moesim/common/units.hpp"
 #include "moesim/config/scenario.hpp"
@@ -70,6 +71,97 @@ Description describe(const Scenario& scenario) {
   return d;
 }
 
+// Which GPUs hold which routed experts, their weights, and what a step pays for them.
+struct ExpertGpu {
+  int stage = 0;
+  int gpu = 0;
+  int dp_rank = 0;
+  int tp_rank = 0;
+  int first_expert = 0;
+  int num_experts = 0;
+  double routed_weight_bytes = 0;
+  double expected_token_share = 0;  // sum of pi over its experts / top_k
+};
+
+std::vector<ExpertGpu> expert_gpus(const Scenario& s) {
+  const ModelArchitecture& m = s.model;
+  const ServingConfig& v = s.serving;
+  std::vector<ExpertGpu> out;
+  if (!m.is_moe()) return out;
+  const ExpertLayout layout = layout_experts(m, v);
+  const std::vector<double> pi = expert_inclusion_probabilities(m, v.expert_routing, s.workload.seed);
+  const double expert_bytes = count_parameters(m).expert_mlp * dtype_bytes(m.dtype);
+  const int tp = v.tensor_parallel_size;
+  for (std::size_t stage = 0; stage < layout.stage_gpus.size(); ++stage) {
+    for (int i = 0; i < layout.ep_ranks; ++i) {
+      ExpertGpu g;
+      g.stage = static_cast<int>(stage);
+      g.gpu = layout.stage_gpus[stage][static_cast<std::size_t>(i)];
+      g.dp_rank = v.enable_expert_parallel ? i / tp : 0;
+      g.tp_rank = v.enable_expert_parallel ? i % tp : i * layout.tensor_slices;
+      g.first_expert = layout.first_expert[static_cast<std::size_t>(i)];
+      g.num_experts = layout.num_experts[static_cast<std::size_t>(i)];
+      g.routed_weight_bytes =
+          g.num_experts * expert_bytes * layout.moe_layers_per_stage[stage] / layout.tensor_slices;
+      double share = 0;
+      for (int e = g.first_expert; e < g.first_expert + g.num_experts; ++e) share += pi[static_cast<std::size_t>(e)];
+      g.expected_token_share = share / std::max(1, m.top_k);
+      out.push_back(g);
+    }
+  }
+  return out;
+}
+
+void print_expert_layout(const Description& d, std::ostream& out) {
+  const Scenario& s = d.scenario;
+  const ModelArchitecture& m = s.model;
+  const ServingConfig& v = s.serving;
+  if (!m.is_moe()) return;
+  const std::vector<ExpertGpu> gpus = expert_gpus(s);
+  out << "\nexperts: " << m.num_experts << " routed";
+  if (m.num_shared_experts > 0) out << " + " << m.num_shared_experts << " shared (tensor-sliced like a dense MLP)";
+  if (v.enable_expert_parallel) {
+    out << ", EP " << v.expert_parallel_ranks() << " = TP " << v.tensor_parallel_size << " x DP " << v.data_parallel_size
+        << " (enable_expert_parallel: whole experts per GPU, vLLM's linear placement)\n";
+  } else if (v.expert_parallel_size > 1) {
+    out << ", EP " << v.expert_parallel_size << " inside each replica, each expert sliced over "
+        << v.expert_tensor_slices() << " GPUs\n";
+  } else {
+    out << ", each tensor-sliced over the TP group (every GPU holds 1/" << v.tensor_parallel_size
+        << " of every expert; no expert parallelism)\n";
+  }
+  double hottest = 0;
+  double coolest = 1;
+  for (const ExpertGpu& g : gpus) {
+    hottest = std::max(hottest, g.expected_token_share);
+    coolest = std::min(coolest, g.expected_token_share);
+  }
+  out << "  routing " << to_string(v.expert_routing.distribution);
+  if (v.expert_routing.distribution == ExpertRoutingDistribution::kZipf) {
+    out << " (exponent " << v.expert_routing.zipf_exponent << ")";
+  }
+  out << ": expected share of token copies per GPU " << fixed(100 * coolest, 1) << " % .. " << fixed(100 * hottest, 1)
+      << " %\n";
+  if (v.expert_parallel_ranks() > 1) {
+    const std::size_t shown = std::min<std::size_t>(gpus.size(), 32);
+    for (std::size_t i = 0; i < shown; ++i) {
+      const ExpertGpu& g = gpus[i];
+      out << "  stage " << g.stage << "  gpu " << g.gpu;
+      if (v.enable_expert_parallel) out << "  (DP rank " << g.dp_rank << ", TP rank " << g.tp_rank << ")";
+      out << "  experts " << g.first_expert << "-" << g.first_expert + g.num_experts - 1 << "  routed weights "
+          << gib(g.routed_weight_bytes) << "  expected share " << fixed(100 * g.expected_token_share, 1) << " %\n";
+    }
+    if (shown < gpus.size()) out << "  ... " << gpus.size() - shown << " more GPUs (see --format json)\n";
+  }
+  if (v.lockstep_data_parallel()) {
+    out << "  DP ranks: " << v.data_parallel_size << ", each with its own scheduler and KV cache ("
+        << d.plan.num_gpu_blocks << " blocks = " << d.plan.token_capacity
+        << " tokens); they step in lockstep, an idle rank runs a 1-token dummy batch\n";
+    out << "  step time = slowest rank's own part + busiest GPU's routed experts + dispatch/combine ("
+        << to_string(v.all2all_backend) << ")\n";
+  }
+}
+
 void print_text(const Description& d, std::ostream& out) {
   const Scenario& s = d.scenario;
   const ModelArchitecture& m = s.model;
@@ -107,9 +199,9 @@ void print_text(const Description& d, std::ostream& out) {
   out << "\ncluster: " << s.cluster.nodes << " x " << s.cluster.gpus_per_node << " " << s.cluster.gpu.name << " ("
       << gib(s.cluster.gpu.memory_bytes) << " each), topology " << s.cluster.topology << ", "
       << fixed(s.cluster.cost_per_gpu_hour_usd, 2) << " USD per GPU-hour\n";
-  out << "  replicas " << d.replicas << " x (TP " << v.tensor_parallel_size << " x PP " << v.pipeline_parallel_size
-      << ", EP " << v.expert_parallel_size << ") = " << d.replicas * v.gpus_per_replica() << " of "
-      << s.cluster.total_gpus() << " GPUs used\n";
+  out << "  " << (v.lockstep_data_parallel() ? "DP ranks " : "replicas ") << d.replicas << " x (TP "
+      << v.tensor_parallel_size << " x PP " << v.pipeline_parallel_size << ", EP " << v.expert_parallel_ranks()
+      << ") = " << d.replicas * v.gpus_per_replica() << " of " << s.cluster.total_gpus() << " GPUs used\n";
 
   const MemoryPlan& p = d.plan;
   out << "\nmemory per GPU\n";
@@ -135,11 +227,14 @@ void print_text(const Description& d, std::ostream& out) {
     out << p.kv_heads_per_gpu << " KV heads)\n";
   }
   out << "  per block, per GPU  " << kib(p.kv_bytes_per_block_per_gpu) << "  (" << v.block_size << " tokens)\n";
-  out << "  GPU blocks          " << p.num_gpu_blocks << " per replica"
+  out << "  GPU blocks          " << p.num_gpu_blocks << (v.lockstep_data_parallel() ? " per DP rank" : " per replica")
       << (v.num_gpu_blocks_override ? "  (num_gpu_blocks_override)" : "") << "\n";
-  out << "  token capacity      " << p.token_capacity << " tokens per replica\n";
+  out << "  token capacity      " << p.token_capacity << " tokens"
+      << (v.lockstep_data_parallel() ? " per DP rank" : " per replica") << "\n";
   out << "  CPU (swap) blocks   " << p.num_cpu_blocks << "\n";
   if (!p.fits) out << "  DOES NOT FIT: " << p.problem << "\n";
+
+  print_expert_layout(d, out);
 
   out << "\nserving (resolved)\n";
   out << "  scheduler " << version_name(v.scheduler) << ", block_size " << v.block_size << ", max_num_seqs "
@@ -228,7 +323,22 @@ nlohmann::json to_json(const Description& d) {
                   {"max_model_len", v.max_model_len},
                   {"enable_chunked_prefill", v.enable_chunked_prefill},
                   {"preemption_mode", preemption_name(v.preemption_mode)},
-                  {"swap_space_gib", v.swap_space_gib}};
+                  {"swap_space_gib", v.swap_space_gib},
+                  {"enable_expert_parallel", v.enable_expert_parallel},
+                  {"expert_parallel_ranks", v.expert_parallel_ranks()},
+                  {"all2all_backend", to_string(v.all2all_backend)},
+                  {"expert_routing", to_string(v.expert_routing.distribution)}};
+  j["expert_layout"] = nlohmann::json::array();
+  for (const ExpertGpu& g : expert_gpus(s)) {
+    j["expert_layout"].push_back({{"stage", g.stage},
+                                  {"gpu", g.gpu},
+                                  {"dp_rank", g.dp_rank},
+                                  {"tp_rank", g.tp_rank},
+                                  {"first_expert", g.first_expert},
+                                  {"num_experts", g.num_experts},
+                                  {"routed_weight_bytes", g.routed_weight_bytes},
+                                  {"expected_token_share", g.expected_token_share}});
+  }
   return j;
 }
 

@@ -44,11 +44,12 @@ void print_text_summary(std::ostream& out, const Scenario& scenario, const Memor
   out << "moesim run: " << scenario.name << " (" << scenario.source_file << ")\n";
   out << "  model        " << scenario.model.name << " on " << s.gpus << "x " << scenario.cluster.gpu.name
       << " (TP " << scenario.serving.tensor_parallel_size << ", PP " << scenario.serving.pipeline_parallel_size
-      << ", EP " << scenario.serving.expert_parallel_size << ", DP " << scenario.serving.data_parallel_size
-      << "), scheduler " << to_string(scenario.serving.scheduler)
+      << ", EP " << scenario.serving.expert_parallel_ranks() << ", DP " << scenario.serving.data_parallel_size
+      << (scenario.serving.lockstep_data_parallel() ? " lockstep" : "") << "), scheduler " << to_string(scenario.serving.scheduler)
       << (scenario.serving.enable_chunked_prefill ? " + chunked prefill" : "") << "\n";
   out << "  KV cache     " << plan.num_gpu_blocks << " blocks x " << scenario.serving.block_size << " tokens = "
-      << plan.token_capacity << " tokens per replica\n";
+      << plan.token_capacity << " tokens per " << (scenario.serving.lockstep_data_parallel() ? "DP rank" : "replica")
+      << "\n";
   out << "  workload     " << s.num_requests << " requests, mean prompt " << format_number(workload.mean_prompt_tokens, 1)
       << ", mean output " << format_number(workload.mean_output_tokens, 1) << " tokens\n";
   out << "  latency      " << latency << "\n";
@@ -57,6 +58,12 @@ void print_text_summary(std::ostream& out, const Scenario& scenario, const Memor
       << "), preemptions " << s.preemptions << " (" << s.preempted_requests << " requests)\n";
   out << "  makespan     " << format_number(s.makespan_s, 2) << " s over " << s.steps << " steps ("
       << s.prefill_steps << " prefill, " << s.decode_only_steps << " decode, " << s.mixed_steps << " mixed)\n";
+  if (s.group_steps > 0) {
+    out << "  lockstep     " << s.group_steps << " group steps, " << s.dummy_rank_steps
+        << " dummy rank-steps; busiest GPU carries " << format_number(s.moe_load_imbalance_mean, 2)
+        << "x the mean routed tokens; routed experts " << format_number(100 * s.moe_experts_busy_fraction, 1)
+        << " %, dispatch/combine " << format_number(100 * s.dispatch_combine_fraction, 1) << " % of the makespan\n";
+  }
   out << "  throughput   " << format_number(s.throughput_requests_per_s, 3) << " req/s, "
       << format_number(s.input_tokens_per_s, 0) << " input tok/s, " << format_number(s.output_tokens_per_s, 0)
       << " output tok/s\n";

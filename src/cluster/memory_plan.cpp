@@ -100,7 +100,8 @@ struct LayerShard {
 LayerShard layer_shard(const ModelArchitecture& arch, const ServingConfig& serving) {
   const ParameterCounts counts = count_parameters(arch);
   const double tp = static_cast<double>(serving.tensor_parallel_size);
-  const double ep = static_cast<double>(serving.expert_parallel_size);
+  const double ep = static_cast<double>(serving.expert_parallel_ranks());
+  const double slices = static_cast<double>(serving.expert_tensor_slices());
   const double h = static_cast<double>(arch.hidden_size);
   const double common = attention_shard(arch, serving.tensor_parallel_size) + counts.norms_per_layer;
 
@@ -108,11 +109,12 @@ LayerShard layer_shard(const ModelArchitecture& arch, const ServingConfig& servi
   shard.dense_layer = common + counts.dense_mlp_per_layer / tp;
   if (arch.is_moe()) {
     // Routed experts: tensor-sliced over TP when EP == 1; with EP > 1 whole experts are spread over
-    // EP GPUs (ceil(E / EP) each) and each is sliced over the remaining TP / EP GPUs. Both give
-    // E * expert / TP when EP divides E. The router is replicated (ReplicatedLinear in vLLM's Mixtral).
+    // EP GPUs (ceil(E / EP) on the fullest, vLLM determine_expert_map) and each is sliced over
+    // `slices` GPUs: TP / EP inside a replica, 1 with enable_expert_parallel (EP = TP x DP). The
+    // router is replicated (ReplicatedLinear in vLLM's Mixtral).
     const double experts = static_cast<double>(arch.num_experts);
     const double routed = ep <= 1.0 ? experts * counts.expert_mlp / tp
-                                    : std::ceil(experts / ep) * counts.expert_mlp * ep / tp;
+                                    : std::ceil(experts / ep) * counts.expert_mlp / slices;
     // Shared experts (each of the shared width, counts.shared_experts_per_moe_layer) are tensor-sliced
     // like a dense MLP; Qwen-MoE's shared-expert gate Linear(h, 1) is replicated.
     const double shared_gate = arch.shared_expert_gate && arch.num_shared_experts > 0 ? h : 0.0;
@@ -202,7 +204,7 @@ double estimate_activation_reserve_bytes(const ModelArchitecture& arch, const Se
   if (arch.num_moe_layers() > 0) {
     const double expert_width = static_cast<double>(arch.effective_expert_intermediate_size());
     const double k = static_cast<double>(arch.top_k);
-    transient = std::max(transient, h + k * (mlp_factor * expert_width / tp + h));
+    transient = std::max(transient, h + k * (mlp_factor * expert_width / serving.expert_tensor_slices() + h));
   }
   const double activations = tokens * (2.0 * h + transient) * dtype_bytes(arch.dtype);
   const double sequences = std::min(static_cast<double>(std::max(1, serving.max_num_seqs)), tokens);
@@ -211,7 +213,9 @@ double estimate_activation_reserve_bytes(const ModelArchitecture& arch, const Se
 }
 
 double default_non_torch_bytes(const ServingConfig& serving) {
-  return serving.gpus_per_replica() > 1 ? kNonTorchMultiGpuBytes : kNonTorchSingleGpuBytes;
+  // Expert-parallel DP ranks talk over NCCL too, even at TP 1.
+  return serving.gpus_per_replica() > 1 || serving.lockstep_data_parallel() ? kNonTorchMultiGpuBytes
+                                                                            : kNonTorchSingleGpuBytes;
 }
 
 MemoryPlan plan_memory(const ModelArchitecture& arch, const GpuSpec& gpu, const ServingConfig& serving) {
@@ -243,7 +247,7 @@ MemoryPlan plan_memory(const ModelArchitecture& arch, const GpuSpec& gpu, const 
     refusals.push_back("pipeline_parallel_size (" + std::to_string(pp) + ") exceeds the number of layers (" +
                        std::to_string(arch.num_layers) + ")");
   }
-  if (tp >= 1 && ep > tp) {
+  if (tp >= 1 && ep > tp && !serving.enable_expert_parallel) {
     refusals.push_back("expert_parallel_size (" + std::to_string(ep) + ") > tensor_parallel_size (" +
                        std::to_string(tp) + "): expert groups must lie inside one pipeline stage");
   }

@@ -1,5 +1,6 @@
 #include "moesim/common/random.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -103,6 +104,31 @@ double RandomStream::gamma(double shape, double scale) {
     if (u < 1.0 - 0.0331 * x2 * x2) return scale * d * v;  // cheap squeeze
     if (std::log(u) < 0.5 * x2 + d * (1.0 - v + std::log(v))) return scale * d * v;
   }
+}
+
+std::int64_t RandomStream::binomial(std::int64_t n, double p) {
+  check_invariant(n >= 0 && p >= 0.0 && p <= 1.0, "binomial needs n >= 0 and p in [0, 1]");
+  if (n == 0 || p == 0.0) return 0;
+  if (p == 1.0) return n;
+  if (p > 0.5) return n - binomial(n, 1.0 - p);
+  const double nd = static_cast<double>(n);
+  const double q = 1.0 - p;
+  if (nd * p < 30.0) {
+    // BINV: walk the CDF from x = 0 with the recurrence f(x) = f(x - 1) * (a / x - s).
+    const double s = p / q;
+    const double a = (nd + 1.0) * s;
+    double r = std::pow(q, nd);  // P(X = 0) >= e^-60 here: no underflow
+    double u = uniform01();
+    std::int64_t x = 0;
+    while (u > r && x < n) {
+      u -= r;
+      ++x;
+      r *= a / static_cast<double>(x) - s;
+    }
+    return x;
+  }
+  const double x = std::round(nd * p + std::sqrt(nd * p * q) * standard_normal());
+  return static_cast<std::int64_t>(std::clamp(x, 0.0, nd));
 }
 
 }  // namespace moesim

@@ -116,7 +116,8 @@ class ScenarioParser {
                               "data_parallel_size", "router", "block_size", "gpu_memory_utilization", "max_num_seqs",
                               "max_num_batched_tokens", "max_model_len", "scheduler", "enable_chunked_prefill",
                               "preemption_mode", "swap_space_gib", "num_gpu_blocks_override",
-                              "activation_reserve_gib", "non_torch_memory_gib"});
+                              "activation_reserve_gib", "non_torch_memory_gib", "enable_expert_parallel",
+                              "all2all_backend", "expert_routing"});
     ServingGiven given;
     parse_serving(serving, scenario.serving, given);
     if (model_ok && cluster_ok) resolve_serving_defaults(serving, scenario, given);
@@ -132,6 +133,11 @@ class ScenarioParser {
                                               "moe_table", "engine_overhead", "compute_efficiency",
                                               "memory_efficiency"});
     parse_latency(latency, scenario.latency);
+    if (scenario.serving.enable_expert_parallel && !scenario.latency.moe_table_path.empty()) {
+      latency.report("moe_table", "a measured MoE-layer table times one replica's experts as a whole; with "
+                                  "serving.enable_expert_parallel the experts are timed per GPU from the routing, "
+                                  "so remove one of the two");
+    }
 
     MapReader output = top.child("output", {"per_request", "per_iteration", "iteration_sample_every", "time_series",
                                             "time_series_interval_s"});
@@ -433,6 +439,51 @@ class ScenarioParser {
     read_int("expert_parallel_size", 1, 4096, config.expert_parallel_size);
     read_int("data_parallel_size", 1, 1 << 20, config.data_parallel_size);
     if (auto router = serving.get_enum("router", config_detail::router_policy_spellings())) config.router = *router;
+    if (auto ep = serving.get_bool("enable_expert_parallel")) config.enable_expert_parallel = *ep;
+    // vLLM's engine core client balances DP ranks with its own load balancer; round robin stays the
+    // default for independent replicas (separate vLLM instances behind a proxy).
+    if (config.enable_expert_parallel && !serving.has_value("router")) config.router = RouterPolicy::kVllmDpLoadBalancer;
+    if (auto backend = serving.get_enum("all2all_backend", config_detail::all2all_backend_spellings())) {
+      config.all2all_backend = *backend;
+    }
+    if (serving.has_value("expert_routing")) {
+      MapReader routing = serving.child("expert_routing", {"distribution", "zipf_exponent", "expert_shares"});
+      ExpertRouting& r = config.expert_routing;
+      if (auto d = routing.get_enum("distribution", config_detail::expert_routing_spellings())) r.distribution = *d;
+      if (auto z = routing.get_double_checked("zipf_exponent", non_negative, "must be >= 0")) r.zipf_exponent = *z;
+      if (routing.has_value("expert_shares")) {
+        const YAML::Node list = routing.node_of("expert_shares");
+        std::vector<double> shares;
+        bool ok = list.IsSequence() && list.size() > 0;
+        double total = 0;
+        for (std::size_t i = 0; ok && i < list.size(); ++i) {
+          double v = -1;
+          ok = list[i].IsScalar() && YAML::convert<double>::decode(list[i], v) && std::isfinite(v) && v >= 0;
+          if (ok) {
+            shares.push_back(v);
+            total += v;
+          }
+        }
+        if (ok && total > 0) {
+          r.expert_shares = std::move(shares);
+        } else {
+          routing.report("expert_shares", "expected a list of non-negative numbers (one per routed expert, "
+                                          "e.g. tokens per expert from a router histogram) with a positive sum, got " +
+                                              config_detail::describe_node(list));
+        }
+      }
+      if (r.distribution == ExpertRoutingDistribution::kShares && !routing.has_value("expert_shares")) {
+        routing.report("expert_shares", "distribution 'shares' needs expert_shares: one weight per routed expert");
+      }
+      if (r.distribution != ExpertRoutingDistribution::kShares && routing.has_value("expert_shares")) {
+        routing.report("expert_shares", "is only read with distribution: shares (got distribution: " +
+                                            to_string(r.distribution) + ")");
+      }
+      if (r.distribution != ExpertRoutingDistribution::kZipf && routing.has_value("zipf_exponent")) {
+        routing.report("zipf_exponent", "is only read with distribution: zipf (got distribution: " +
+                                            to_string(r.distribution) + ")");
+      }
+    }
     if (auto block = serving.get_int("block_size")) {
       // vLLM's CLI offers 8, 16, 32 (and larger on some backends); the block manager only needs a power of two.
       const bool power_of_two = *block >= 1 && *block <= 256 && (*block & (*block - 1)) == 0;
@@ -558,7 +609,40 @@ class ScenarioParser {
       serving.report("pipeline_parallel_size", "must be <= the model's num_layers (" +
                                                    std::to_string(arch.num_layers) + "), got " + std::to_string(pp));
     }
-    if (ep > 1) {
+    if (config.enable_expert_parallel) {
+      // vLLM: EP = TP x DP over the stage's GPUs, whole experts per GPU (FusedMoEParallelConfig.make);
+      // a remainder of experts goes to the first ranks (determine_expert_map), so E need not divide.
+      if (!arch.is_moe()) {
+        serving.report("enable_expert_parallel", "needs a mixture-of-experts model (num_experts > 1); " +
+                                                     arch.name + " is dense, so there are no experts to place");
+      }
+      if (serving.has_value("expert_parallel_size") && ep != 1) {
+        serving.report("expert_parallel_size", "is moesim's expert sharding inside one replica; with "
+                                               "enable_expert_parallel vLLM derives EP = tensor_parallel_size x "
+                                               "data_parallel_size (" + std::to_string(tp * dp) +
+                                                   "): remove expert_parallel_size");
+      }
+      if (arch.is_moe() && tp * dp > arch.num_experts) {
+        serving.report("enable_expert_parallel", "EP = tensor_parallel_size x data_parallel_size = " +
+                                                     std::to_string(tp * dp) + " GPUs but the model has only " +
+                                                     std::to_string(arch.num_experts) +
+                                                     " routed experts: some GPUs would hold none");
+      }
+    } else if (serving.has_value("expert_routing") && !arch.is_moe()) {
+      serving.report("expert_routing", "needs a mixture-of-experts model (num_experts > 1)");
+    }
+    if (!config.enable_expert_parallel && serving.has_value("all2all_backend")) {
+      serving.report("all2all_backend", "is only used with enable_expert_parallel: true (vLLM's "
+                                        "VLLM_ALL2ALL_BACKEND selects the expert-parallel dispatch/combine)");
+    }
+    if (arch.is_moe() && config.expert_routing.distribution == ExpertRoutingDistribution::kShares &&
+        !config.expert_routing.expert_shares.empty() &&
+        static_cast<int>(config.expert_routing.expert_shares.size()) != arch.num_experts) {
+      serving.report("expert_routing", "expert_shares has " + std::to_string(config.expert_routing.expert_shares.size()) +
+                                           " weights but the model has " + std::to_string(arch.num_experts) +
+                                           " routed experts: give one per expert");
+    }
+    if (ep > 1 && !config.enable_expert_parallel) {
       if (!arch.is_moe()) {
         serving.report("expert_parallel_size", "must be 1 for a dense model (num_experts = 1), got " +
                                                    std::to_string(ep));

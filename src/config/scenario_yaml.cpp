@@ -194,6 +194,25 @@ std::string to_yaml(const Scenario& scenario) {
   w.line("# null: estimated from the model and max_num_batched_tokens (see the memory plan in `moesim describe`)");
   w.key("activation_reserve_gib", optional_double(s.activation_reserve_bytes, 1.0 / kBytesPerGiB));
   w.key("non_torch_memory_gib", optional_double(s.non_torch_memory_bytes, 1.0 / kBytesPerGiB));
+  if (scenario.model.is_moe()) {
+    w.key("enable_expert_parallel", yaml_bool(s.enable_expert_parallel));
+    if (s.enable_expert_parallel) {
+      w.key("all2all_backend", spelling_of(config_detail::all2all_backend_spellings(), s.all2all_backend));
+    }
+    w.open("expert_routing");
+    w.key("distribution", spelling_of(config_detail::expert_routing_spellings(), s.expert_routing.distribution));
+    if (s.expert_routing.distribution == ExpertRoutingDistribution::kZipf) {
+      w.key("zipf_exponent", format_double(s.expert_routing.zipf_exponent));
+    }
+    if (s.expert_routing.distribution == ExpertRoutingDistribution::kShares) {
+      std::string list = "[";
+      for (std::size_t i = 0; i < s.expert_routing.expert_shares.size(); ++i) {
+        list += (i == 0 ? "" : ", ") + format_double(s.expert_routing.expert_shares[i]);
+      }
+      w.key("expert_shares", list + "]");
+    }
+    w.close();
+  }
   w.close();
 
   const WorkloadConfig& wl = scenario.workload;

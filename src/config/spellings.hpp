@@ -32,7 +32,25 @@ inline const SpellingTable<PreemptionMode>& preemption_mode_spellings() {
 
 inline const SpellingTable<RouterPolicy>& router_policy_spellings() {
   static const SpellingTable<RouterPolicy> table = {{"round_robin", RouterPolicy::kRoundRobin},
-                                                    {"least_outstanding", RouterPolicy::kLeastOutstanding}};
+                                                    {"least_outstanding", RouterPolicy::kLeastOutstanding},
+                                                    {"vllm_dp_lb", RouterPolicy::kVllmDpLoadBalancer}};
+  return table;
+}
+
+inline const SpellingTable<ExpertRoutingDistribution>& expert_routing_spellings() {
+  static const SpellingTable<ExpertRoutingDistribution> table = {{"uniform", ExpertRoutingDistribution::kUniform},
+                                                                 {"zipf", ExpertRoutingDistribution::kZipf},
+                                                                 {"shares", ExpertRoutingDistribution::kShares}};
+  return table;
+}
+
+inline const SpellingTable<All2AllBackend>& all2all_backend_spellings() {
+  static const SpellingTable<All2AllBackend> table = {
+      {"allgather_reducescatter", All2AllBackend::kAllgatherReducescatter},
+      {"naive", All2AllBackend::kNaive},
+      {"pplx", All2AllBackend::kPplx},
+      {"deepep_high_throughput", All2AllBackend::kDeepepHighThroughput},
+      {"deepep_low_latency", All2AllBackend::kDeepepLowLatency}};
   return table;
 }
 

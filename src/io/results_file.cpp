@@ -107,6 +107,44 @@ void write_iterations(h5::Group group, const IterationColumns& it) {
   group.write("waiting", std::span<const std::int64_t>(it.waiting), "requests", "waiting queue length after the step");
   group.write("running", std::span<const std::int64_t>(it.running), "requests", "running requests after the step");
   group.write("preempted", std::span<const std::int32_t>(it.preempted), "requests", "requests preempted by the step");
+  if (!it.group_step.empty()) {
+    group.write("group_step", std::span<const std::int64_t>(it.group_step), "",
+                "lockstep runs: the DP group's step this rank ran in (row of group_steps)");
+  }
+}
+
+void write_group_steps(h5::Group group, const GroupStepColumns& g) {
+  group.write("group_step", std::span<const std::int64_t>(g.group_step), "", "step of the whole lockstep DP group");
+  group.write("start_s", std::span<const double>(g.start_s), "s", "group step start time");
+  group.write("duration_s", std::span<const double>(g.duration_s), "s",
+              "slowest rank's own part + MoE experts of the busiest GPU + dispatch/combine");
+  group.write("active_ranks", std::span<const std::int32_t>(g.active_ranks), "ranks", "DP ranks that ran a real batch");
+  group.write("dummy_ranks", std::span<const std::int32_t>(g.dummy_ranks), "ranks",
+              "idle DP ranks that ran vLLM's one-token dummy batch");
+  group.write("slowest_rank", std::span<const std::int32_t>(g.slowest_rank), "", "DP rank with the longest own part");
+  group.write("slowest_rank_s", std::span<const double>(g.slowest_rank_s), "s",
+              "that rank's own part (attention, dense layers, shared experts, router, TP all-reduce, LM head, overhead)");
+  group.write("tokens", std::span<const std::int64_t>(g.tokens), "tokens", "tokens of all ranks, dummy tokens included");
+  group.write("moe_experts_s", std::span<const double>(g.moe_experts_s), "s",
+              "routed experts of all MoE layers on the busiest GPU");
+  group.write("dispatch_combine_s", std::span<const double>(g.dispatch_combine_s), "s",
+              "dispatch + combine of all MoE layers over the topology");
+  group.write("busiest_gpu", std::span<const std::int32_t>(g.busiest_gpu), "", "EP rank whose experts took longest");
+  group.write("busiest_gpu_tokens", std::span<const std::int32_t>(g.busiest_gpu_tokens), "tokens",
+              "token copies routed to the busiest GPU's experts");
+  group.write("busiest_gpu_experts", std::span<const std::int32_t>(g.busiest_gpu_experts), "experts",
+              "distinct experts the busiest GPU touched (weights read)");
+  group.write("load_imbalance", std::span<const double>(g.load_imbalance), "ratio",
+              "busiest GPU's routed tokens / mean over GPUs");
+}
+
+void write_expert_load(h5::Group group, const ExpertLoadColumns& e) {
+  group.write("group_step", std::span<const std::int64_t>(e.group_step), "", "group step (lockstep table)");
+  group.write("gpu", std::span<const std::int32_t>(e.gpu), "", "EP rank = dp_rank x TP + tp_rank");
+  group.write("routed_tokens", std::span<const std::int32_t>(e.routed_tokens), "tokens",
+              "token copies routed to this GPU's experts in one MoE layer");
+  group.write("experts_touched", std::span<const std::int32_t>(e.experts_touched), "experts",
+              "distinct local experts with at least one token (weights read)");
 }
 
 void write_time_series(h5::Group group, const TimeSeriesColumns& ts) {
@@ -160,6 +198,17 @@ std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
   out.push_back({"cost_per_million_output_tokens_usd", s.cost_per_million_output_tokens_usd, "USD/1e6 tokens",
                  "cost / (output tokens / 1e6)"});
   out.push_back({"interrupted", s.interrupted ? 1.0 : 0.0, "", "1 when the run was stopped early"});
+  if (s.group_steps > 0) {
+    out.push_back({"group_steps", as_double(s.group_steps), "steps", "steps of the lockstep expert-parallel DP group"});
+    out.push_back({"dummy_rank_steps", as_double(s.dummy_rank_steps), "rank-steps",
+                   "idle DP ranks that ran vLLM's dummy batch, summed over group steps"});
+    out.push_back({"moe_load_imbalance_mean", s.moe_load_imbalance_mean, "ratio",
+                   "mean over group steps of busiest GPU's routed tokens / mean GPU's"});
+    out.push_back({"moe_experts_fraction", s.moe_experts_busy_fraction, "fraction",
+                   "makespan share spent in the busiest GPU's routed experts"});
+    out.push_back({"dispatch_combine_fraction", s.dispatch_combine_fraction, "fraction",
+                   "makespan share spent in MoE dispatch + combine"});
+  }
   return out;
 }
 
@@ -191,6 +240,10 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
     if (content.per_request) write_requests(root.create_group("requests"), *content.outcome);
     if (content.per_iteration) write_iterations(root.create_group("iterations"), content.recorder->iterations());
     if (content.time_series) write_time_series(root.create_group("timeseries"), content.recorder->time_series());
+    if (content.per_iteration && content.recorder->lockstep()) {
+      write_group_steps(root.create_group("group_steps"), content.recorder->group_steps());
+      write_expert_load(root.create_group("expert_load"), content.recorder->expert_load());
+    }
     h5::Group operators = root.create_group("operators");
     std::vector<std::string> names;
     std::vector<double> seconds;

@@ -161,6 +161,7 @@ void MetricsRecorder::on_step(const StepRecord& record) {
     iterations_.waiting.push_back(record.waiting);
     iterations_.running.push_back(record.running);
     iterations_.preempted.push_back(plan.preempted);
+    if (lockstep()) iterations_.group_step.push_back(record.group_step);
     if (options_.latency != nullptr) {
       options_.latency->step_breakdown(shape, scratch_breakdown_);
       for (std::size_t i = 0; i < kOperatorCount; ++i) operator_time_s_[i] += scratch_breakdown_[i];
@@ -180,6 +181,48 @@ void MetricsRecorder::on_step(const StepRecord& record) {
     replica_waiting_[r] = record.waiting;
     replica_used_[r] = record.used_blocks;
     replica_total_[r] = record.total_blocks;
+  }
+}
+
+void MetricsRecorder::on_group_step(const GroupStepRecord& record) {
+  const MoeStepLoad& load = *record.moe;
+  ++group_step_count_;
+  dummy_rank_steps_ += record.dummy_ranks;
+  moe_experts_time_s_ += load.experts_s;
+  dispatch_combine_time_s_ += load.dispatch_combine_s;
+  std::int64_t routed = 0;
+  std::int32_t most = 0;
+  for (const std::int32_t t : load.gpu_tokens) {
+    routed += t;
+    most = std::max(most, t);
+  }
+  const double mean = load.gpu_tokens.empty() ? 0.0 : static_cast<double>(routed) / static_cast<double>(load.gpu_tokens.size());
+  const double imbalance = mean > 0 ? static_cast<double>(most) / mean : 1.0;
+  load_imbalance_sum_ += imbalance;
+  if (options_.per_iteration && (group_step_count_ - 1) % options_.iteration_sample_every == 0) {
+    GroupStepColumns& g = group_steps_;
+    g.group_step.push_back(record.group_step);
+    g.start_s.push_back(ns_to_seconds(record.start_ns));
+    g.duration_s.push_back(ns_to_seconds(record.duration_ns));
+    g.active_ranks.push_back(record.active_ranks);
+    g.dummy_ranks.push_back(record.dummy_ranks);
+    g.slowest_rank.push_back(record.slowest_rank);
+    g.slowest_rank_s.push_back(record.slowest_rank_s);
+    g.tokens.push_back(record.tokens);
+    g.moe_experts_s.push_back(load.experts_s);
+    g.dispatch_combine_s.push_back(load.dispatch_combine_s);
+    g.busiest_gpu.push_back(load.busiest_rank);
+    g.busiest_gpu_tokens.push_back(load.gpu_tokens[static_cast<std::size_t>(load.busiest_rank)]);
+    g.busiest_gpu_experts.push_back(load.gpu_experts[static_cast<std::size_t>(load.busiest_rank)]);
+    g.load_imbalance.push_back(imbalance);
+    for (std::size_t i = 0; i < load.gpu_tokens.size(); ++i) {
+      expert_load_.group_step.push_back(record.group_step);
+      expert_load_.gpu.push_back(static_cast<std::int32_t>(i));
+      expert_load_.routed_tokens.push_back(load.gpu_tokens[i]);
+      expert_load_.experts_touched.push_back(load.gpu_experts[i]);
+    }
+    operator_time_s_[static_cast<std::size_t>(Operator::kMoeExperts)] += load.experts_s;
+    operator_time_s_[static_cast<std::size_t>(Operator::kEpAllToAll)] += load.dispatch_combine_s;
   }
 }
 
@@ -251,6 +294,16 @@ RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& re
     s.kv_utilization_mean = recorder.kv_time_product_s() / recorder.busy_time_s();
   }
   s.kv_utilization_peak = recorder.kv_utilization_peak();
+  if (recorder.lockstep() && recorder.group_step_count() > 0) {
+    s.group_steps = recorder.group_step_count();
+    s.dummy_rank_steps = recorder.dummy_rank_steps();
+    s.moe_load_imbalance_mean = recorder.load_imbalance_sum() / static_cast<double>(recorder.group_step_count());
+    if (recorder.busy_time_s() > 0 && outcome.end_ns > 0) {
+      const double makespan = ns_to_seconds(outcome.end_ns);
+      s.moe_experts_busy_fraction = recorder.moe_experts_time_s() / makespan;
+      s.dispatch_combine_fraction = recorder.dispatch_combine_time_s() / makespan;
+    }
+  }
   s.gpus = gpus;
   s.cost_per_gpu_hour_usd = cost_per_gpu_hour_usd;
   s.cost_usd = gpus * cost_per_gpu_hour_usd * s.makespan_s / 3600.0;

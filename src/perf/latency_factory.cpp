@@ -71,11 +71,21 @@ GpuProfile resolve_gpu_profile(const LatencyConfig& latency, const GpuSpec& gpu,
 
 BuiltLatencyModel make_latency_model(const ModelArchitecture& arch, const ClusterConfig& cluster,
                                      const ServingConfig& serving, const LatencyConfig& latency,
-                                     std::int64_t max_step_tokens, int replica_index) {
+                                     std::int64_t max_step_tokens, int replica_index, std::uint64_t routing_seed) {
   BuiltLatencyModel built;
   const GpuProfile profile = resolve_gpu_profile(latency, cluster.gpu, built.profile_source);
   auto roofline = std::make_unique<RooflineLatencyModel>(arch, cluster, serving, latency, profile, max_step_tokens,
                                                          replica_index);
+  if (serving.enable_expert_parallel && arch.is_moe()) {
+    if (!latency.moe_table_path.empty()) {
+      throw ConfigError(ConfigIssue{"", 0, 0, "latency.moe_table",
+                                    "a measured MoE-layer table times a whole replica's experts; with "
+                                    "serving.enable_expert_parallel the experts are timed per GPU from the "
+                                    "routing, so remove one of the two"});
+    }
+    built.expert_parallel =
+        std::make_unique<ExpertParallelModel>(arch, cluster, serving, roofline->profile(), routing_seed);
+  }
   if (latency.kind == LatencyModelKind::kRoofline) {
     built.model = std::move(roofline);
     return built;

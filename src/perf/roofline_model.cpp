@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "moesim/common/errors.hpp"
+#include "moesim/perf/expert_parallel.hpp"
 #include "moesim/perf/operator_costs.hpp"
 
 namespace moesim {
@@ -58,6 +59,7 @@ RooflineLatencyModel::RooflineLatencyModel(const ModelArchitecture& arch, const 
   }
   elem_bytes_ = element_bytes(arch_.dtype);
   moe_layers_ = count_moe_layers(arch_);
+  if (moe_layers_ > 0) inclusion_ = expert_inclusion_probabilities(arch_, serving_.expert_routing, 0);
   dense_layers_ = arch_.num_layers - moe_layers_;
   const int tp = serving_.tensor_parallel_size;
   // With fewer KV heads than TP ranks, vLLM replicates KV heads so every rank holds at least one.
@@ -168,13 +170,26 @@ void RooflineLatencyModel::token_terms(double tokens, OperatorBreakdown& out) co
   out[idx(Operator::kDenseMlp)] = dense_layers_ * mlp;
 
   if (moe_layers_ > 0) {
-    // Experts: E/ep experts per EP rank, each split over tp/ep GPUs. Weight bytes follow the expected
-    // distinct experts touched; FLOPs follow tokens * K.
-    const double expert_tp = tp / ep;
-    const double ie = arch_.expert_intermediate_size / expert_tp;
-    const double distinct_local = expected_distinct_experts(tokens, arch_.num_experts, arch_.top_k) / ep;
-    const double routed_tokens = tokens * arch_.top_k / ep;
-    double experts = moe_experts_time_s(routed_tokens, distinct_local, h, ie, gate, b, gpu_, ge);
+    double experts = 0;
+    double routed_tokens = 0;
+    double ie = 0;
+    if (!serving_.enable_expert_parallel) {
+      // Experts: E/ep experts per EP rank, each split over tp/ep GPUs. Weight bytes follow the expected
+      // distinct experts touched under the configured routing; FLOPs follow tokens * K.
+      const double expert_tp = tp / ep;
+      ie = arch_.expert_intermediate_size / expert_tp;
+      double distinct = 0;
+      if (serving_.expert_routing.distribution == ExpertRoutingDistribution::kUniform) {
+        distinct = expected_distinct_experts(tokens, arch_.num_experts, arch_.top_k);
+      } else {
+        for (const double p : inclusion_) distinct += 1.0 - std::pow(1.0 - p, tokens);
+      }
+      const double distinct_local = distinct / ep;
+      routed_tokens = tokens * arch_.top_k / ep;
+      experts = moe_experts_time_s(routed_tokens, distinct_local, h, ie, gate, b, gpu_, ge);
+    }
+    // With enable_expert_parallel the routed experts and their dispatch/combine are timed per step by
+    // ExpertParallelModel from the whole lockstep group's routing; this rank keeps everything else.
     if (arch_.num_shared_experts > 0) {
       // Shared experts run on every token, tensor-sliced like a dense MLP, each of its own width.
       const double shared = arch_.num_shared_experts * arch_.effective_shared_expert_intermediate_size() / tp;
@@ -186,7 +201,7 @@ void RooflineLatencyModel::token_terms(double tokens, OperatorBreakdown& out) co
     out[idx(Operator::kMoeRouter)] =
         moe_layers_ * (gemm_time_s(tokens, h, arch_.num_experts, b, gpu_, ge) +
                        elementwise_time_s(1, tokens * arch_.num_experts * 4.0, gpu_, ee));
-    if (serving_.expert_parallel_size > 1) {
+    if (!serving_.enable_expert_parallel && serving_.expert_parallel_size > 1) {
       // Dispatch and combine: each EP rank sends its share of the token copies (tokens * K / ep).
       const double bytes = routed_tokens * h * b;
       out[idx(Operator::kEpAllToAll)] = moe_layers_ * 2.0 * topology_.all_to_all_time_s(placement_.ep_group, bytes, profile_);

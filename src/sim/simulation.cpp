@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "moesim/common/errors.hpp"
+#include "moesim/common/random.hpp"
 #include "moesim/scheduler/fast_v0_scheduler.hpp"
 #include "moesim/scheduler/router.hpp"
 #include "moesim/sim/event_queue.hpp"
@@ -113,7 +114,7 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
     switch (event.phase) {
       case EventPhase::kArrival: {
         const auto id = static_cast<std::size_t>(event.target);
-        const std::size_t chosen = router.pick(schedulers);
+        const std::size_t chosen = router.pick(schedulers, now);
         outcome.requests[id].replica = static_cast<std::int32_t>(chosen);
         schedulers[chosen].add_request(event.target);
         ReplicaRuntime& rt = runtime[chosen];
@@ -178,11 +179,190 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
   return outcome;
 }
 
+
+// Expert-parallel lockstep group (vLLM --data-parallel-size N --enable-expert-parallel): every DP rank
+// keeps its own scheduler and KV cache, but the MoE layers are collectives over all ranks, so the
+// ranks step together. vLLM V1 (v1/engine/core.py, DPEngineCoreProc.run_busy_loop, v0.10-v0.11): while
+// any rank has unfinished requests every rank runs a step, an idle one its one-token dummy batch
+// (execute_dummy_batch); when no rank has work the group pauses until a request arrives. A step lasts
+// as long as the slowest rank's own part plus the MoE layers of the whole group (slowest GPU's experts,
+// dispatch and combine).
+template <typename Scheduler>
+SimulationOutcome run_lockstep(const SimulationSetup& setup, SimulationObserver* observer,
+                               const std::atomic<bool>* stop) {
+  const Workload& workload = *setup.workload;
+  const ExpertParallelModel& experts = *setup.expert_parallel;
+  const auto num_ranks = static_cast<std::size_t>(setup.serving.data_parallel_size);
+  SimulationOutcome outcome;
+  outcome.requests.resize(workload.size());
+  for (std::size_t i = 0; i < workload.size(); ++i) {
+    RequestState& r = outcome.requests[i];
+    r.prompt_tokens = workload[i].prompt_tokens;
+    r.target_output_tokens = workload[i].output_tokens;
+    r.arrival_ns = workload[i].arrival_ns;
+  }
+  std::vector<Scheduler> schedulers;
+  schedulers.reserve(num_ranks);
+  for (std::size_t i = 0; i < num_ranks; ++i) {
+    schedulers.emplace_back(setup.serving, setup.num_gpu_blocks, setup.num_cpu_blocks,
+                            std::span<RequestState>(outcome.requests));
+  }
+  std::vector<StepPlan> plans(num_ranks);
+  for (auto& plan : plans) plan.work.reserve(static_cast<std::size_t>(setup.serving.max_num_seqs) + 1);
+  std::vector<std::int64_t> rank_tokens(num_ranks, 0);
+  std::vector<std::int64_t> rank_steps(num_ranks, 0);
+  std::vector<char> active(num_ranks, 0);
+  MoeStepLoad load = experts.make_load();
+  RandomStream routing(setup.routing_seed, "serving.expert_routing.steps");
+  // vLLM's dummy batch: one token through every layer (gpu_model_runner _dummy_run(1)).
+  StepShape dummy;
+  dummy.num_decode_seqs = 1;
+  dummy.decode_context_tokens = 1;
+
+  Router router(setup.serving.router, num_ranks);
+  EventQueue queue;
+  queue.reserve(4);
+  if (!workload.empty()) queue.push(workload[0].arrival_ns, EventPhase::kArrival, 0);
+  SimTimeNs now = 0;
+  bool busy = false;
+  bool start_pending = false;
+  SimTimeNs step_start_ns = 0;
+  GroupStepRecord group;
+  const StepLatencyModel& latency = *setup.latency;
+
+  auto start_group_step = [&]() {
+    if (busy) return;
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      outcome.interrupted = true;
+      return;
+    }
+    bool any = false;
+    for (std::size_t r = 0; r < num_ranks; ++r) {
+      active[r] = 0;
+      // A step that only rejected or preempted requests runs nothing: schedule again at once.
+      while (schedulers[r].schedule(plans[r], now)) {
+        outcome.preemptions += plans[r].preempted;
+        if (plans[r].shape.num_seqs() == 0) continue;
+        active[r] = 1;
+        break;
+      }
+      any = any || active[r] != 0;
+    }
+    if (!any) return;  // the whole group is idle: wait for the next arrival
+    SimTimeNs slowest_ns = 0;
+    group = GroupStepRecord{};
+    for (std::size_t r = 0; r < num_ranks; ++r) {
+      const StepShape& shape = active[r] != 0 ? plans[r].shape : dummy;
+      rank_tokens[r] = shape.total_tokens();
+      group.tokens += rank_tokens[r];
+      const SimTimeNs own = latency.step_time_ns(shape);
+      if (own > slowest_ns) {
+        slowest_ns = own;
+        group.slowest_rank = static_cast<std::int32_t>(r);
+      }
+      if (active[r] != 0) {
+        group.active_ranks += 1;
+      } else {
+        group.dummy_ranks += 1;
+      }
+    }
+    experts.time_step(routing, rank_tokens, load);
+    const SimTimeNs duration =
+        std::max<SimTimeNs>(1, slowest_ns + seconds_to_ns(load.experts_s + load.dispatch_combine_s));
+    group.slowest_rank_s = static_cast<double>(slowest_ns) / static_cast<double>(kNsPerS);
+    group.start_ns = now;
+    group.duration_ns = duration;
+    group.moe = &load;
+    busy = true;
+    step_start_ns = now;
+    queue.push(now + duration, EventPhase::kStepEnd, 0);
+  };
+
+  std::int64_t group_steps = 0;
+  while (!queue.empty()) {
+    const Event event = queue.pop();
+    check_invariant(event.time_ns >= now, "time never goes back");
+    now = event.time_ns;
+    switch (event.phase) {
+      case EventPhase::kArrival: {
+        const auto id = static_cast<std::size_t>(event.target);
+        const std::size_t chosen = router.pick(schedulers, now);
+        outcome.requests[id].replica = static_cast<std::int32_t>(chosen);
+        schedulers[chosen].add_request(event.target);
+        if (!busy && !start_pending) {
+          start_pending = true;
+          queue.push(now, EventPhase::kStepStart, 0);
+        }
+        if (id + 1 < workload.size()) {
+          queue.push(workload[id + 1].arrival_ns, EventPhase::kArrival, static_cast<std::int32_t>(id + 1));
+        }
+        break;
+      }
+      case EventPhase::kStepStart:
+        start_pending = false;
+        start_group_step();
+        break;
+      case EventPhase::kStepEnd: {
+        group.group_step = group_steps;
+        for (std::size_t r = 0; r < num_ranks; ++r) {
+          if (active[r] == 0) continue;
+          Scheduler& scheduler = schedulers[r];
+          const auto [finished, sampled] = scheduler.complete_step(plans[r], now);
+          outcome.sampled_tokens += sampled;
+          outcome.computed_tokens += plans[r].shape.total_tokens();
+          outcome.steps += 1;
+          if (observer != nullptr) {
+            StepRecord record;
+            record.replica = static_cast<std::int32_t>(r);
+            record.step_index = rank_steps[r];
+            record.start_ns = step_start_ns;
+            record.duration_ns = now - step_start_ns;
+            record.plan = &plans[r];
+            record.used_blocks = scheduler.blocks().used_blocks();
+            record.total_blocks = scheduler.blocks().total_blocks();
+            record.waiting = static_cast<std::int64_t>(scheduler.num_waiting());
+            record.running = static_cast<std::int64_t>(scheduler.num_running());
+            record.swapped = static_cast<std::int64_t>(scheduler.num_swapped());
+            record.finished = finished;
+            record.sampled_tokens = sampled;
+            record.group_step = group_steps;
+            observer->on_step(record);
+          }
+          rank_steps[r] += 1;
+        }
+        if (observer != nullptr) observer->on_group_step(group);
+        group_steps += 1;
+        outcome.end_ns = now;
+        busy = false;
+        if (queue.empty() || queue.top().time_ns > now) {
+          start_group_step();
+        } else {
+          start_pending = true;
+          queue.push(now, EventPhase::kStepStart, 0);
+        }
+        break;
+      }
+    }
+    if (outcome.interrupted) break;
+  }
+  outcome.end_ns = std::max(outcome.end_ns, now);
+  if constexpr (std::is_same_v<Scheduler, FastV0Scheduler>) {
+    for (auto& scheduler : schedulers) scheduler.materialize_all();
+  }
+  check_end_of_run(outcome, schedulers);
+  return outcome;
+}
+
 }  // namespace
 
 SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomic<bool>* stop) {
-  if (setup_.use_fast_v0 && setup_.serving.scheduler == SchedulerVersion::kV0 &&
-      !setup_.serving.enable_chunked_prefill) {
+  const bool fast = setup_.use_fast_v0 && setup_.serving.scheduler == SchedulerVersion::kV0 &&
+                    !setup_.serving.enable_chunked_prefill;
+  if (setup_.expert_parallel != nullptr) {
+    return fast ? run_lockstep<FastV0Scheduler>(setup_, observer, stop)
+                : run_lockstep<ReplicaScheduler>(setup_, observer, stop);
+  }
+  if (fast) {
     return run_with<FastV0Scheduler>(setup_, observer, stop);
   }
   return run_with<ReplicaScheduler>(setup_, observer, stop);

@@ -18,12 +18,13 @@ std::int64_t max_step_tokens(const ServingConfig& serving) {
 
 }  // namespace
 
-std::unique_ptr<StepLatencyModel> make_latency_model(const Scenario& scenario) {
+BuiltLatencyModel make_latency_model(const Scenario& scenario) {
   // Every replica gets the latency model of replica 0's placement: replicas are laid out identically
   // (node-major), so they differ only if a scenario leaves GPUs unused in an irregular way.
-  BuiltLatencyModel built = moesim::make_latency_model(scenario.model, scenario.cluster, scenario.serving,
-                                                       scenario.latency, max_step_tokens(scenario.serving));
-  return std::move(built.model);
+  // The expert routing draws from the workload's seed (its own named stream), so the same scenario and
+  // seed give the same per-GPU loads.
+  return moesim::make_latency_model(scenario.model, scenario.cluster, scenario.serving, scenario.latency,
+                                    max_step_tokens(scenario.serving), 0, scenario.workload.seed);
 }
 
 std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const MemoryPlan& plan,

@@ -28,7 +28,8 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   result.analytic_cost_per_million_output_tokens_usd = std::numeric_limits<double>::infinity();
   if (!result.plan.fits) return result;
 
-  const std::unique_ptr<StepLatencyModel> latency = make_latency_model(scenario);
+  BuiltLatencyModel built = make_latency_model(scenario);
+  const std::unique_ptr<StepLatencyModel>& latency = built.model;
   SimulationSetup setup;
   setup.serving = scenario.serving;
   setup.num_gpu_blocks = result.plan.num_gpu_blocks;
@@ -36,6 +37,8 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   setup.latency = latency.get();
   setup.workload = &workload;
   setup.use_fast_v0 = options.use_fast_v0;
+  setup.expert_parallel = built.expert_parallel.get();
+  setup.routing_seed = scenario.workload.seed;
   RecorderOptions recorder_options;
   recorder_options.per_iteration = options.keep_tables && scenario.output.per_iteration;
   recorder_options.iteration_sample_every = scenario.output.iteration_sample_every;
@@ -44,6 +47,7 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   recorder_options.num_replicas = scenario.serving.data_parallel_size;
   recorder_options.blocks_per_replica = result.plan.num_gpu_blocks;
   recorder_options.max_batch_size = scenario.serving.max_num_seqs;
+  recorder_options.expert_parallel_gpus = built.expert_parallel ? built.expert_parallel->layout().ep_ranks : 0;
   if (options.keep_tables) recorder_options.latency = latency.get();
   auto recorder = std::make_unique<MetricsRecorder>(recorder_options);
   Simulation simulation(setup);
@@ -68,6 +72,7 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
     result.tables->outcome = std::move(outcome);
     result.tables->recorder = std::move(recorder);
     result.tables->latency_description = latency->describe();
+    if (built.expert_parallel) result.tables->latency_description += "; " + built.expert_parallel->describe();
     result.tables->analytic = std::move(analytic);
   }
   return result;

@@ -403,8 +403,8 @@ TEST(ScenarioErrors, AnUnknownKeySuggestsTheClosestOne) {
                           "(allowed here: tensor_parallel_size, pipeline_parallel_size, expert_parallel_size, "
                           "data_parallel_size, router, block_size, gpu_memory_utilization, max_num_seqs, "
                           "max_num_batched_tokens, max_model_len, scheduler, enable_chunked_prefill, "
-                          "preemption_mode, swap_space_gib, num_gpu_blocks_override, activation_reserve_gib or "
-                          "non_torch_memory_gib)"));
+                          "preemption_mode, swap_space_gib, num_gpu_blocks_override, activation_reserve_gib, "
+                          "non_torch_memory_gib, enable_expert_parallel, all2all_backend or expert_routing)"));
 }
 
 TEST(ScenarioErrors, AWrongTypeQuotesTheValue) {

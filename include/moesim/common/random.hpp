@@ -52,6 +52,11 @@ class RandomStream {
   // gamma variables", ACM TOMS 26(3), 2000; shape < 1 uses their boost Gamma(k + 1) * U^(1/k).
   // Requires shape > 0, scale > 0.
   double gamma(double shape, double scale);
+  // Binomial(n, p): exact inversion (Kachitvichyanukul & Schmeiser, "Binomial random variate
+  // generation", CACM 31(2), 1988, algorithm BINV) while n * min(p, 1 - p) < 30; above that the normal
+  // approximation N(np, np(1-p)) rounded and clamped to [0, n] (its error in any probability is
+  // O(1 / sqrt(np(1-p))), under 2 % there). Requires n >= 0, p in [0, 1].
+  std::int64_t binomial(std::int64_t n, double p);
 
  private:
   std::mt19937_64 engine_;

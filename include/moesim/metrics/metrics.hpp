@@ -34,6 +34,7 @@ struct RecorderOptions {
   std::int64_t blocks_per_replica = 0;      // KV blocks of each replica (time-series utilisation denominator)
   std::int32_t max_batch_size = 256;        // histogram bound for exact batch-size percentiles
   const StepLatencyModel* latency = nullptr;  // for the per-operator time breakdown (may be null)
+  std::int32_t expert_parallel_gpus = 0;      // > 0: a lockstep expert-parallel run over this many GPUs per stage
 };
 
 // Columns of the per-iteration table (one row per recorded step).
@@ -51,6 +52,33 @@ struct IterationColumns {
   std::vector<std::int64_t> waiting;
   std::vector<std::int64_t> running;
   std::vector<std::int32_t> preempted;
+  std::vector<std::int64_t> group_step;  // lockstep runs only: the group step (group_steps table)
+};
+
+// Lockstep (expert-parallel) runs: one row per group step (all DP ranks together).
+struct GroupStepColumns {
+  std::vector<std::int64_t> group_step;
+  std::vector<double> start_s;
+  std::vector<double> duration_s;
+  std::vector<std::int32_t> active_ranks;
+  std::vector<std::int32_t> dummy_ranks;
+  std::vector<std::int32_t> slowest_rank;
+  std::vector<double> slowest_rank_s;
+  std::vector<std::int64_t> tokens;
+  std::vector<double> moe_experts_s;
+  std::vector<double> dispatch_combine_s;
+  std::vector<std::int32_t> busiest_gpu;
+  std::vector<std::int32_t> busiest_gpu_tokens;
+  std::vector<std::int32_t> busiest_gpu_experts;
+  std::vector<double> load_imbalance;  // busiest GPU's routed tokens / mean over GPUs
+};
+
+// Lockstep runs: one row per (group step, EP rank): the routing load of every GPU.
+struct ExpertLoadColumns {
+  std::vector<std::int64_t> group_step;
+  std::vector<std::int32_t> gpu;  // EP rank (GPU of stage 0; each stage holds the same expert ids)
+  std::vector<std::int32_t> routed_tokens;
+  std::vector<std::int32_t> experts_touched;
 };
 
 // Columns of the time series: the whole deployment (all replicas) sampled on a fixed grid; a sample at
@@ -67,11 +95,20 @@ class MetricsRecorder final : public SimulationObserver {
  public:
   explicit MetricsRecorder(const RecorderOptions& options);
   void on_step(const StepRecord& record) override;
+  void on_group_step(const GroupStepRecord& record) override;
   // Emits the time-series samples up to and including `end_ns` (call once after the run).
   void finish(SimTimeNs end_ns);
 
   [[nodiscard]] const IterationColumns& iterations() const { return iterations_; }
   [[nodiscard]] const TimeSeriesColumns& time_series() const { return time_series_; }
+  [[nodiscard]] const GroupStepColumns& group_steps() const { return group_steps_; }
+  [[nodiscard]] const ExpertLoadColumns& expert_load() const { return expert_load_; }
+  [[nodiscard]] bool lockstep() const { return options_.expert_parallel_gpus > 0; }
+  [[nodiscard]] std::int64_t group_step_count() const { return group_step_count_; }
+  [[nodiscard]] std::int64_t dummy_rank_steps() const { return dummy_rank_steps_; }
+  [[nodiscard]] double moe_experts_time_s() const { return moe_experts_time_s_; }
+  [[nodiscard]] double dispatch_combine_time_s() const { return dispatch_combine_time_s_; }
+  [[nodiscard]] double load_imbalance_sum() const { return load_imbalance_sum_; }
   [[nodiscard]] const OperatorBreakdown& operator_time_s() const { return operator_time_s_; }
   [[nodiscard]] std::int64_t steps() const { return steps_; }
   [[nodiscard]] std::int64_t prefill_steps() const { return prefill_steps_; }
@@ -90,6 +127,13 @@ class MetricsRecorder final : public SimulationObserver {
   RecorderOptions options_;
   IterationColumns iterations_;
   TimeSeriesColumns time_series_;
+  GroupStepColumns group_steps_;
+  ExpertLoadColumns expert_load_;
+  std::int64_t group_step_count_ = 0;
+  std::int64_t dummy_rank_steps_ = 0;
+  double moe_experts_time_s_ = 0;
+  double dispatch_combine_time_s_ = 0;
+  double load_imbalance_sum_ = 0;
   OperatorBreakdown operator_time_s_{};
   OperatorBreakdown scratch_breakdown_{};
   std::vector<std::int64_t> batch_histogram_;   // steps by number of sequences
@@ -135,6 +179,12 @@ struct RunSummary {
   double cost_usd = 0;
   double cost_per_million_output_tokens_usd = 0;
   bool interrupted = false;
+  // Lockstep expert-parallel runs (enable_expert_parallel), else 0.
+  std::int64_t group_steps = 0;            // steps of the whole DP group
+  std::int64_t dummy_rank_steps = 0;       // rank-steps that ran vLLM's dummy batch
+  double moe_load_imbalance_mean = 0;      // mean over group steps of busiest GPU tokens / mean GPU tokens
+  double moe_experts_busy_fraction = 0;    // share of the makespan spent in the slowest GPU's experts
+  double dispatch_combine_fraction = 0;    // share of the makespan spent in dispatch + combine
 };
 
 [[nodiscard]] RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& recorder, double gpus,

@@ -8,6 +8,7 @@
 
 #include "moesim/hardware/cluster_config.hpp"
 #include "moesim/model/architecture.hpp"
+#include "moesim/perf/expert_parallel.hpp"
 #include "moesim/perf/gpu_profile.hpp"
 #include "moesim/perf/latency_config.hpp"
 #include "moesim/perf/latency_model.hpp"
@@ -19,6 +20,9 @@ struct BuiltLatencyModel {
   std::unique_ptr<StepLatencyModel> model;
   std::string profile_source;                 // which GPU profile was used and why
   std::vector<std::string> parts_from_tables; // e.g. "tp_all_reduce from all_reduce.csv"; empty for roofline
+  // With serving.enable_expert_parallel on an MoE model: the routed experts and their dispatch/combine,
+  // timed per step from the routing (the `model` then times each DP rank's own part without them).
+  std::unique_ptr<ExpertParallelModel> expert_parallel;
 };
 
 // latency.gpu_profile_path if set; else the embedded profile for gpu.name; else the documented defaults
@@ -29,6 +33,7 @@ struct BuiltLatencyModel {
 // Table errors: InputError (file, row, column); mismatching tables: ConfigError naming the latency key.
 [[nodiscard]] BuiltLatencyModel make_latency_model(const ModelArchitecture& arch, const ClusterConfig& cluster,
                                                    const ServingConfig& serving, const LatencyConfig& latency,
-                                                   std::int64_t max_step_tokens, int replica_index = 0);
+                                                   std::int64_t max_step_tokens, int replica_index = 0,
+                                                   std::uint64_t routing_seed = 0);
 
 }  // namespace moesim

@@ -54,6 +54,9 @@ class RooflineLatencyModel : public StepLatencyModel {
   int moe_layers_ = 0;
   int dense_layers_ = 0;
   int kv_heads_per_gpu_ = 0;
+  // Probability that a token picks each routed expert (serving.expert_routing): expected distinct experts
+  // touched by t tokens = sum_e 1 - (1 - pi_e)^t (uniform: E (1 - (1 - K/E)^t)).
+  std::vector<double> inclusion_;
   // Linear coefficients (seconds) for attention and overhead.
   double prefill_s_per_pair_ = 0;
   double decode_s_per_context_token_ = 0;

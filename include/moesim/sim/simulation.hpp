@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "moesim/common/units.hpp"
+#include "moesim/perf/expert_parallel.hpp"
 #include "moesim/perf/latency_model.hpp"
 #include "moesim/scheduler/replica_scheduler.hpp"
 #include "moesim/scheduler/request_state.hpp"
@@ -29,12 +30,29 @@ struct StepRecord {
   std::int64_t swapped = 0;
   std::int32_t finished = 0;      // requests that finished at the end of this step
   std::int32_t sampled_tokens = 0;  // output tokens produced by this step
+  std::int64_t group_step = -1;     // lockstep (expert-parallel) runs: the group step this rank took part in
+};
+
+// One step of an expert-parallel lockstep group: every DP rank stepped together (ranks without work ran
+// vLLM's one-token dummy batch), and the MoE layers were timed from the routing of all ranks' tokens.
+struct GroupStepRecord {
+  std::int64_t group_step = 0;
+  SimTimeNs start_ns = 0;
+  SimTimeNs duration_ns = 0;
+  std::int32_t active_ranks = 0;   // ranks that ran a real batch
+  std::int32_t dummy_ranks = 0;    // ranks that ran the dummy batch
+  std::int32_t slowest_rank = 0;   // DP rank with the longest own part
+  double slowest_rank_s = 0;       // that rank's own part (attention, dense layers, ...), seconds
+  std::int64_t tokens = 0;         // tokens of all ranks (dummy tokens included)
+  const MoeStepLoad* moe = nullptr;  // per-GPU routed tokens and experts touched, MoE seconds
 };
 
 class SimulationObserver {
  public:
   virtual ~SimulationObserver() = default;
   virtual void on_step(const StepRecord& record) = 0;
+  // Lockstep runs only, after the on_step calls of the group step's ranks.
+  virtual void on_group_step(const GroupStepRecord& /*record*/) {}
 };
 
 struct SimulationSetup {
@@ -46,6 +64,11 @@ struct SimulationSetup {
   // V0 without chunked prefill runs on FastV0Scheduler (O(1) decode steps, identical results); false
   // forces the reference ReplicaScheduler (used by the equivalence tests and benchmarks).
   bool use_fast_v0 = true;
+  // Set for serving.enable_expert_parallel on an MoE model: the DP ranks step in lockstep and the MoE
+  // layers of each step are timed here from the step's routing (drawn from routing_seed); `latency` then
+  // times each rank's own part. Null: replicas are independent.
+  const ExpertParallelModel* expert_parallel = nullptr;
+  std::uint64_t routing_seed = 0;
 };
 
 struct SimulationOutcome {
