@@ -222,7 +222,7 @@ MemoryPlan plan_memory(const ModelArchitecture& arch, const GpuSpec& gpu, const 
   MemoryPlan plan;
   const int tp = serving.tensor_parallel_size;
   const int pp = serving.pipeline_parallel_size;
-  const int ep = serving.expert_parallel_size;
+  const int ep = serving.expert_parallel_ranks();  // TP x DP with enable_expert_parallel
   plan.max_model_len = resolved_max_model_len(arch, serving);
 
   // Settings vLLM itself refuses (the config module reports them with file:line; repeated here so

@@ -301,7 +301,8 @@ void RooflineLatencyModel::replace_operator_table(Operator op, const std::vector
 std::string RooflineLatencyModel::describe() const {
   std::ostringstream s;
   s << "roofline model for " << arch_.name << " on " << gpu_.name << " (TP " << serving_.tensor_parallel_size << ", PP "
-    << serving_.pipeline_parallel_size << ", EP " << serving_.expert_parallel_size << "); GPU profile '"
+    << serving_.pipeline_parallel_size << ", EP " << serving_.expert_parallel_ranks()
+    << (serving_.enable_expert_parallel && moe_layers_ > 0 ? ", each DP rank's own part" : "") << "); GPU profile '"
     << profile_.gpu << "' (" << profile_.provenance.method << "); engine " << profile_.engine.engine << " overhead "
     << profile_.engine.fixed_s * 1e3 << " ms + " << profile_.engine.per_seq_s * 1e6 << " us/seq";
   if (table_sources_.empty()) {

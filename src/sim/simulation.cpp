@@ -111,6 +111,9 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
     check_invariant(event.time_ns >= now, "time never goes back");
     now = event.time_ns;
     const auto replica = static_cast<std::size_t>(event.target);
+    // Interrupted: nothing new starts, but steps already in flight on other replicas finish, so every
+    // KV block is accounted for when the run stops.
+    if (outcome.interrupted && event.phase != EventPhase::kStepEnd) continue;
     switch (event.phase) {
       case EventPhase::kArrival: {
         const auto id = static_cast<std::size_t>(event.target);
@@ -168,7 +171,10 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
         break;
       }
     }
-    if (outcome.interrupted) break;
+    if (outcome.interrupted &&
+        std::none_of(runtime.begin(), runtime.end(), [](const ReplicaRuntime& rt) { return rt.busy; })) {
+      break;
+    }
   }
   // A run whose last event is an arrival (e.g. a rejected request) ends at that arrival, not before it.
   outcome.end_ns = std::max(outcome.end_ns, now);

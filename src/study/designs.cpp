@@ -108,10 +108,11 @@ std::string architecture_key(const ModelArchitecture& a) {
 
 std::string Layout::label() const {
   return "TP" + std::to_string(tensor_parallel) + "xPP" + std::to_string(pipeline_parallel) + "xDP" +
-         std::to_string(data_parallel);
+         std::to_string(data_parallel) + (expert_parallel ? "+EP" : "");
 }
 
-std::vector<Layout> enumerate_layouts(const ModelArchitecture& arch, int max_gpus, int nodes, int gpus_per_node) {
+std::vector<Layout> enumerate_layouts(const ModelArchitecture& arch, int max_gpus, int nodes, int gpus_per_node,
+                                      bool expert_parallel) {
   std::vector<Layout> layouts;
   const int cluster_gpus = nodes * gpus_per_node;
   const int limit = std::min(max_gpus, cluster_gpus);
@@ -124,7 +125,14 @@ std::vector<Layout> enumerate_layouts(const ModelArchitecture& arch, int max_gpu
       const int max_pp = tp == gpus_per_node ? nodes : 1;
       for (int pp = 1; pp <= max_pp; ++pp) {
         if (g % (tp * pp) != 0 || pp > arch.num_layers) continue;
-        layouts.push_back(Layout{tp, pp, g / (tp * pp)});
+        const Layout plain{tp, pp, g / (tp * pp)};
+        layouts.push_back(plain);
+        const int ep = tp * plain.data_parallel;
+        if (expert_parallel && arch.is_moe() && ep > 1 && ep <= arch.num_experts) {
+          Layout twin = plain;
+          twin.expert_parallel = true;
+          layouts.push_back(twin);
+        }
       }
     }
   }

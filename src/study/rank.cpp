@@ -1,5 +1,7 @@
 #include "moesim/study/rank.hpp"
 
+#include <exception>
+
 #include <Eigen/Core>
 #include <algorithm>
 #include <boost/math/tools/roots.hpp>
@@ -26,12 +28,24 @@ void parallel_for(std::size_t n, int jobs, const std::function<void(std::size_t)
                   const std::atomic<bool>* stop, const std::function<void(std::int64_t, std::int64_t)>& progress,
                   std::atomic<std::int64_t>& done, std::int64_t total, const std::function<void()>& tick = {}) {
   std::atomic<std::size_t> next{0};
+  // The first exception of any task (a bad input met only while pricing, an internal error) stops the
+  // other workers and is rethrown on the caller's thread after they joined: never std::terminate.
+  std::atomic<bool> failed{false};
+  std::exception_ptr first_error;
+  std::mutex error_mutex;
   auto worker = [&] {
     for (;;) {
-      if (stop != nullptr && stop->load()) return;
+      if ((stop != nullptr && stop->load()) || failed.load()) return;
       const std::size_t i = next.fetch_add(1);
       if (i >= n) return;
-      task(i);
+      try {
+        task(i);
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(error_mutex);
+        if (!first_error) first_error = std::current_exception();
+        failed.store(true);
+        return;
+      }
     }
   };
   const int threads = std::max(1, std::min<int>(jobs, static_cast<int>(std::max<std::size_t>(n, 1))));
@@ -39,13 +53,14 @@ void parallel_for(std::size_t n, int jobs, const std::function<void(std::size_t)
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   if (progress || tick) {
     // Poll rather than call back from workers: the callbacks print / write and need not be thread-safe.
-    while (next.load() < n && !(stop != nullptr && stop->load())) {
+    while (next.load() < n && !(stop != nullptr && stop->load()) && !failed.load()) {
       if (progress) progress(done.load(), total);
       if (tick) tick();
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }
   for (std::thread& t : pool) t.join();
+  if (first_error) std::rethrow_exception(first_error);
   if (progress) progress(done.load(), total);
 }
 
@@ -55,7 +70,10 @@ Scenario scenario_for(const Scenario& base, const ModelArchitecture* arch, const
   s.serving.tensor_parallel_size = layout.tensor_parallel;
   s.serving.pipeline_parallel_size = layout.pipeline_parallel;
   s.serving.data_parallel_size = layout.data_parallel;
-  s.serving.expert_parallel_size = 1;  // experts tensor-sharded over the TP group (vLLM without EP)
+  s.serving.expert_parallel_size = 1;  // without EP: experts tensor-sharded over the TP group
+  s.serving.enable_expert_parallel = layout.expert_parallel;
+  // vLLM's DP ranks are fed by its own load balancer; independent replicas keep the study's router.
+  if (layout.expert_parallel) s.serving.router = RouterPolicy::kVllmDpLoadBalancer;
   return s;
 }
 
@@ -236,7 +254,8 @@ PricedArchitecture price_architecture(const PricingContext& ctx, const ModelArch
   p.key = architecture_key(arch);
   const Scenario& base = ctx.spec->base;
   for (const Layout& layout :
-       enumerate_layouts(arch, ctx.spec->max_gpus, base.cluster.nodes, base.cluster.gpus_per_node)) {
+       enumerate_layouts(arch, ctx.spec->max_gpus, base.cluster.nodes, base.cluster.gpus_per_node,
+                         ctx.spec->expert_parallel_layouts && base.latency.moe_table_path.empty())) {
     p.deployments.push_back(simulate_deployment(ctx, scenario_for(base, &arch, layout), layout));
   }
   choose_best(p);
@@ -571,8 +590,9 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
       p.key = key;
       const Scenario& base = row.generated ? spec.base : spec.models[static_cast<std::size_t>(row.id) -
                                                                       (result.designs.size() - spec.models.size())].scenario;
-      for (const Layout& layout : enumerate_layouts(row.design.arch, spec.max_gpus, base.cluster.nodes,
-                                                    base.cluster.gpus_per_node)) {
+      for (const Layout& layout :
+           enumerate_layouts(row.design.arch, spec.max_gpus, base.cluster.nodes, base.cluster.gpus_per_node,
+                             spec.expert_parallel_layouts && base.latency.moe_table_path.empty())) {
         DeploymentResult d;
         d.layout = layout;
         p.deployments.push_back(d);

@@ -28,7 +28,7 @@ double b(bool v) { return v ? 1.0 : 0.0; }
 Table designs_table(const StudySpec& spec, const RankResult& r) {
   Table t{"designs", "one row per design: generated (budget x E x r under laws[0]) or explicit (study.models)", {}};
   Numbers id, priced, budget, experts, top_k, ratio, n_asked, n_real, total, activated, tokens, tpp, flops, loss, lp05, lp95,
-      hidden, layers, heads, kv_heads, inter, moe_layers, gpus, tp, pp, dp, batch, dbatch, tok_s, kv, preempt, step, cost,
+      hidden, layers, heads, kv_heads, inter, moe_layers, gpus, tp, pp, dp, ep, batch, dbatch, tok_s, kv, preempt, step, cost,
       slo_cost, slo_rate, analytic, pareto_b, pareto_all, best, best_share, pareto_share, generated;
   Texts label, arch_name, deployment, model;
   std::vector<Numbers> by_law(spec.laws.size());
@@ -68,6 +68,7 @@ Table designs_table(const StudySpec& spec, const RankResult& r) {
     tp.push_back(d ? d->layout.tensor_parallel : 0);
     pp.push_back(d ? d->layout.pipeline_parallel : 0);
     dp.push_back(d ? d->layout.data_parallel : 0);
+    ep.push_back(d ? (d->layout.expert_parallel ? 1 : 0) : 0);
     batch.push_back(d ? d->batch_size_mean : NAN);
     dbatch.push_back(d ? d->decode_batch_size_mean : NAN);
     tok_s.push_back(d ? d->output_tokens_per_s : NAN);
@@ -116,6 +117,7 @@ Table designs_table(const StudySpec& spec, const RankResult& r) {
       {"tensor_parallel", "", "", tp},
       {"pipeline_parallel", "", "", pp},
       {"data_parallel", "", "", dp},
+      {"expert_parallel", "", "1: --enable-expert-parallel (EP = TP x DP, DP ranks in lockstep)", ep},
       {"batch_size_mean", "sequences", "mean sequences per step (prefill and decode steps) at saturation", batch},
       {"decode_batch_size_mean", "sequences", "mean sequences per decode step at saturation", dbatch},
       {"output_tokens_per_s", "tokens/s", "saturation throughput of the best deployment", tok_s},
@@ -141,7 +143,7 @@ Table designs_table(const StudySpec& spec, const RankResult& r) {
 
 Table deployments_table(const RankResult& r) {
   Table t{"deployments", "every simulated layout of every priced architecture", {}};
-  Numbers arch, simulated, tp, pp, dp, gpus, fits, tok_s, req_s, batch, dbatch, kv, pre, step, cost, analytic, blocks, slo_s,
+  Numbers arch, simulated, tp, pp, dp, ep, gpus, fits, tok_s, req_s, batch, dbatch, kv, pre, step, cost, analytic, blocks, slo_s,
       slo_met, slo_rate, slo_cost, slo_ttft, slo_tpot;
   Texts key, reason;
   for (std::size_t a = 0; a < r.architectures.size(); ++a) {
@@ -152,6 +154,7 @@ Table deployments_table(const RankResult& r) {
       tp.push_back(d.layout.tensor_parallel);
       pp.push_back(d.layout.pipeline_parallel);
       dp.push_back(d.layout.data_parallel);
+      ep.push_back(d.layout.expert_parallel ? 1 : 0);
       gpus.push_back(d.layout.gpus());
       fits.push_back(b(d.fits));
       reason.push_back(d.reason);
@@ -178,7 +181,8 @@ Table deployments_table(const RankResult& r) {
                {"simulated", "", "1: simulated (0: not reached before an interrupt; --resume runs it)", simulated},
                {"tensor_parallel", "", "", tp},
                {"pipeline_parallel", "", "", pp},
-               {"data_parallel", "", "replicas", dp},
+               {"data_parallel", "", "replicas (or lockstep DP ranks with expert_parallel)", dp},
+               {"expert_parallel", "", "1: --enable-expert-parallel (EP = TP x DP, DP ranks in lockstep)", ep},
                {"gpus", "GPUs", "", gpus},
                {"fits", "", "1: the model fits and served requests", fits},
                {"reason", "", "why it does not fit (GiB numbers)", reason},
@@ -439,7 +443,7 @@ std::map<std::string, DeploymentResult> read_rank_resume(const std::filesystem::
     const std::vector<std::string> keys = read_texts(g, "architecture_key"), reasons = read_texts(g, "reason");
     const auto col = [&](const char* name) { return read_numbers(g, name); };
     const auto simulated = col("simulated"), tp = col("tensor_parallel"), pp = col("pipeline_parallel"),
-               dp = col("data_parallel"), fits = col("fits"), tok = col("output_tokens_per_s"), req = col("requests_per_s"),
+               dp = col("data_parallel"), ep = col("expert_parallel"), fits = col("fits"), tok = col("output_tokens_per_s"), req = col("requests_per_s"),
                batch = col("batch_size_mean"), dbatch = col("decode_batch_size_mean"), kv = col("kv_utilization_mean"),
                pre = col("preemptions"), step = col("mean_step_s"), cost = col("cost_per_million_tokens_usd"),
                analytic = col("analytic_cost_per_million_tokens_usd"), blocks = col("num_gpu_blocks"),
@@ -448,7 +452,7 @@ std::map<std::string, DeploymentResult> read_rank_resume(const std::filesystem::
                slo_tpot = col("slo_tpot_p99_s");
     for (std::size_t i = 0; i < keys.size(); ++i) {
       DeploymentResult d;
-      d.layout = Layout{static_cast<int>(tp[i]), static_cast<int>(pp[i]), static_cast<int>(dp[i])};
+      d.layout = Layout{static_cast<int>(tp[i]), static_cast<int>(pp[i]), static_cast<int>(dp[i]), ep[i] != 0};
       d.simulated = simulated[i] != 0;
       d.fits = fits[i] != 0;
       d.reason = reasons[i];

@@ -58,6 +58,10 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   const double steps_per_replica =
       static_cast<double>(result.summary.steps) / static_cast<double>(scenario.serving.data_parallel_size);
   result.mean_step_s = steps_per_replica > 0 ? result.summary.makespan_s / steps_per_replica : 0;
+  if (result.summary.group_steps > 0) {
+    // Lockstep DP ranks: one group step is one step of every rank.
+    result.mean_step_s = result.summary.makespan_s / static_cast<double>(result.summary.group_steps);
+  }
 
   std::vector<ScalarEntry> analytic;
   if (options.with_analytic) {

@@ -128,7 +128,7 @@ StudySpec load_study_text(const std::string& text, const std::string& display_na
   }
   MapReader study(root["study"], "study", location_of(root["study"], {1, 1}),
                   {"budgets_flops", "experts", "overtrain_ratios", "laws", "top_k", "moe_layer_frequency",
-                   "num_shared_experts", "architecture", "max_gpus", "loss_tolerance", "slo", "models"},
+                   "num_shared_experts", "architecture", "max_gpus", "expert_parallel_layouts", "loss_tolerance", "slo", "models"},
                   sink);
   if (!study.exists()) sink.add({1, 1}, "study", "missing the 'study:' section (budgets, experts, laws)");
 
@@ -175,6 +175,7 @@ StudySpec load_study_text(const std::string& text, const std::string& display_na
                                  std::to_string(arch.max_tensor_parallel) + "), got " + std::to_string(arch.num_kv_heads));
   }
   if (auto v = study.get_int_in("max_gpus", 1, 4096)) spec.max_gpus = *v;
+  if (auto v = study.get_bool("expert_parallel_layouts")) spec.expert_parallel_layouts = *v;
   if (auto v = study.get_double_checked("loss_tolerance", non_negative, "must be >= 0")) spec.loss_tolerance = *v;
 
   MapReader slo = study.child("slo", {"ttft_p99_s", "tpot_p99_s", "seeds", "rate_tolerance", "deployments_searched"});

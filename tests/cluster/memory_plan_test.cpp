@@ -202,6 +202,27 @@ TEST(MemoryPlan, ExpertParallelismGivesTheSameBytesPerGpuAsTensorSlicedExperts) 
   EXPECT_NE(plan.problem.find("expert_parallel_size (8)"), std::string::npos) << plan.problem;
 }
 
+TEST(MemoryPlan, EnableExpertParallelPutsWholeExpertsOnEachOfTheTpTimesDpGpus) {
+  const auto arch = model("mixtral-8x7b");
+  const ParameterCounts counts = count_parameters(arch);
+  // TP 2 x DP 2 = EP 4: each GPU holds 8 / 4 = 2 whole experts of each of the 32 layers, plus half of
+  // everything else (attention, norms split or replicated as without EP, router replicated).
+  ServingConfig ep = tp(2);
+  ep.data_parallel_size = 2;
+  ep.enable_expert_parallel = true;
+  ServingConfig sliced = tp(2);  // the same TP without EP: 1/2 of all 8 experts per GPU
+  const double expert_bytes = counts.expert_mlp * 2.0 * 32;  // one expert in every layer, bf16
+  EXPECT_NEAR(weight_bytes_per_gpu(arch, sliced) - weight_bytes_per_gpu(arch, ep), (8.0 / 2 - 2) * expert_bytes, 1.0);
+  // With a remainder the fullest GPU holds ceil(E / EP) experts: 8 over EP 3 -> 3 experts.
+  ServingConfig three = tp(1);
+  three.data_parallel_size = 3;
+  three.enable_expert_parallel = true;
+  EXPECT_NEAR(weight_bytes_per_gpu(arch, tp(1)) - weight_bytes_per_gpu(arch, three), (8.0 - 3) * expert_bytes, 1.0);
+  // KV geometry is per DP rank and unchanged by EP.
+  EXPECT_EQ(plan_memory(arch, gpu("A100-SXM-80GB"), ep).kv_bytes_per_token_per_gpu,
+            plan_memory(arch, gpu("A100-SXM-80GB"), sliced).kv_bytes_per_token_per_gpu);
+}
+
 TEST(MemoryPlan, PipelineParallelismSplitsLayersAndKv) {
   ServingConfig pp2 = tp(1);
   pp2.pipeline_parallel_size = 2;

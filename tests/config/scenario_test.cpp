@@ -21,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
+using ::testing::Contains;
 using ::testing::HasSubstr;
 
 // A scratch directory with the small files scenarios refer to (trace, config.json).
@@ -696,6 +697,94 @@ TEST(ShippedScenarios, TheFullExampleInTheReferenceLoads) {
   EXPECT_EQ(s.name, "tiny-moe-example");
   EXPECT_EQ(s.model.num_experts, 8);
   EXPECT_EQ(s.serving.data_parallel_size, 2);
+}
+
+// ------------------------------------------------------------------------ expert parallelism (vLLM)
+
+const std::string kFourGpuMixtral =
+    "cluster: {gpu: A100-SXM-80GB, gpus_per_node: 4, cost_per_gpu_hour_usd: 2}\n"
+    "model: {preset: mixtral-8x7b}\n";
+
+TEST(ScenarioExpertParallel, DataParallelWithEnableExpertParallelLoadsWithVllmsDefaults) {
+  const Scenario s = load(kFourGpuMixtral +
+                          "serving: {tensor_parallel_size: 2, data_parallel_size: 2, enable_expert_parallel: true}\n" +
+                          kWorkload);
+  EXPECT_TRUE(s.serving.enable_expert_parallel);
+  EXPECT_TRUE(s.serving.lockstep_data_parallel());
+  EXPECT_EQ(s.serving.expert_parallel_ranks(), 4);
+  EXPECT_EQ(s.serving.expert_tensor_slices(), 1);
+  EXPECT_EQ(s.serving.router, RouterPolicy::kVllmDpLoadBalancer);  // vLLM's DP load balancer
+  EXPECT_EQ(s.serving.all2all_backend, All2AllBackend::kAllgatherReducescatter);  // VLLM_ALL2ALL_BACKEND default
+  EXPECT_EQ(s.serving.expert_routing.distribution, ExpertRoutingDistribution::kUniform);
+  // The resolved scenario reads back to the same settings.
+  const Scenario again = load(to_yaml(s));
+  EXPECT_TRUE(again.serving.enable_expert_parallel);
+  EXPECT_EQ(again.serving.router, RouterPolicy::kVllmDpLoadBalancer);
+}
+
+TEST(ScenarioExpertParallel, RoutingSkewAndBackendAreReadAndRoundTrip) {
+  const Scenario s = load(kFourGpuMixtral +
+                          "serving:\n"
+                          "  data_parallel_size: 4\n"
+                          "  enable_expert_parallel: true\n"
+                          "  all2all_backend: pplx\n"
+                          "  router: least_outstanding\n"
+                          "  expert_routing: {distribution: shares, expert_shares: [4, 1, 1, 1, 1, 1, 1, 2]}\n" +
+                          kWorkload);
+  EXPECT_EQ(s.serving.all2all_backend, All2AllBackend::kPplx);
+  EXPECT_EQ(s.serving.router, RouterPolicy::kLeastOutstanding);
+  EXPECT_EQ(s.serving.expert_routing.expert_shares, (std::vector<double>{4, 1, 1, 1, 1, 1, 1, 2}));
+  const Scenario again = load(to_yaml(s));
+  EXPECT_EQ(again.serving.expert_routing.expert_shares, s.serving.expert_routing.expert_shares);
+  EXPECT_EQ(again.serving.all2all_backend, All2AllBackend::kPplx);
+  const Scenario z = load(kFourGpuMixtral +
+                          "serving: {tensor_parallel_size: 4, expert_routing: {distribution: zipf, zipf_exponent: 1.2}}\n" + kWorkload);
+  EXPECT_EQ(z.serving.expert_routing.distribution, ExpertRoutingDistribution::kZipf);
+  EXPECT_DOUBLE_EQ(load(to_yaml(z)).serving.expert_routing.zipf_exponent, 1.2);
+}
+
+TEST(ScenarioExpertParallel, LayoutsThatCannotRunAreRefusedWithTheReason) {
+  // Expert parallelism on a dense model.
+  EXPECT_THAT(issues_of("cluster: {gpu: A100-SXM-80GB, gpus_per_node: 2, cost_per_gpu_hour_usd: 2}\n"
+                        "model: {preset: llama-2-7b}\n"
+                        "serving: {data_parallel_size: 2, enable_expert_parallel: true}\n" +
+                        kWorkload),
+              ElementsAre(HasSubstr("serving.enable_expert_parallel: needs a mixture-of-experts model")));
+  // More GPUs than the cluster has.
+  EXPECT_THAT(issues_of(kFourGpuMixtral +
+                        "serving: {tensor_parallel_size: 2, data_parallel_size: 4, enable_expert_parallel: true}\n" +
+                        kWorkload),
+              Contains(HasSubstr("= 8 GPUs, but the cluster has 4")));
+  // moesim's own expert_parallel_size beside vLLM's flag.
+  EXPECT_THAT(issues_of(kFourGpuMixtral +
+                        "serving: {tensor_parallel_size: 2, expert_parallel_size: 2, data_parallel_size: 2,\n"
+                        "          enable_expert_parallel: true}\n" +
+                        kWorkload),
+              ElementsAre(HasSubstr("serving.expert_parallel_size: is moesim's expert sharding inside one replica")));
+  // A backend without expert parallelism; shares of the wrong length; a zipf exponent with uniform.
+  EXPECT_THAT(issues_of(kFourGpuMixtral + "serving: {all2all_backend: pplx}\n" + kWorkload),
+              ElementsAre(HasSubstr("serving.all2all_backend: is only used with enable_expert_parallel: true")));
+  EXPECT_THAT(issues_of(kFourGpuMixtral + "serving: {expert_routing: {distribution: shares, expert_shares: [1, 2]}}\n" +
+                        kWorkload),
+              ElementsAre(HasSubstr("expert_shares has 2 weights but the model has 8 routed experts")));
+  EXPECT_THAT(issues_of(kFourGpuMixtral + "serving: {expert_routing: {distribution: uniform, zipf_exponent: 2}}\n" +
+                        kWorkload),
+              ElementsAre(HasSubstr("serving.expert_routing.zipf_exponent: is only read with distribution: zipf")));
+  EXPECT_THAT(issues_of(kFourGpuMixtral + "serving: {expert_routing: {distribution: shares, expert_shares: [1, -2]}}\n" +
+                        kWorkload),
+              ElementsAre(HasSubstr("expected a list of non-negative numbers")));
+  EXPECT_THAT(issues_of(kFourGpuMixtral + "serving: {expert_routing: {distribution: hot}}\n" + kWorkload),
+              ElementsAre(HasSubstr("unknown value 'hot'")));
+}
+
+TEST(ScenarioExpertParallel, AWholeReplicaMoeTableCannotStandForPerGpuExperts) {
+  ScratchDir dir;
+  dir.write("moe.csv", "tokens,activated_experts,time_us\n1,2,10\n");
+  EXPECT_THAT(issues_of(kFourGpuMixtral +
+                            "serving: {data_parallel_size: 2, enable_expert_parallel: true}\n" + kWorkload +
+                            "latency: {model: profile, moe_table: moe.csv}\n",
+                        dir.path()),
+              ElementsAre(HasSubstr("latency.moe_table: a measured MoE-layer table times one replica's experts")));
 }
 
 }  // namespace

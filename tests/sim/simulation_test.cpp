@@ -149,3 +149,41 @@ TEST(Simulation, AStopRequestEndsTheRunEarlyAndMarksItInterrupted) {
 
 }  // namespace
 }  // namespace moesim
+
+namespace moesim {
+namespace {
+
+// Stops the run (as SIGINT does) after a given number of steps of any replica.
+class StopAfterSteps final : public SimulationObserver {
+ public:
+  StopAfterSteps(std::int64_t steps, std::atomic<bool>& stop) : steps_(steps), stop_(stop) {}
+  void on_step(const StepRecord& /*r*/) override {
+    if (++seen_ >= steps_) stop_.store(true);
+  }
+
+ private:
+  std::int64_t steps_;
+  std::int64_t seen_ = 0;
+  std::atomic<bool>& stop_;
+};
+
+// An interrupt lands while other replicas still have a step in flight: those steps finish (their KV
+// blocks are then accounted for) and nothing new starts.
+TEST(SimulationInterrupt, StepsInFlightOnOtherReplicasFinishAndTheBlocksAddUp) {
+  const AffineLatency latency;
+  const Workload workload = make_workload(400, 3, 0);
+  for (const SchedulerVersion version : {SchedulerVersion::kV0, SchedulerVersion::kV1}) {
+    for (const std::int64_t k : {1, 2, 3, 7, 20, 100, 400}) {
+      SimulationSetup setup = make_setup(workload, latency, version, 300);
+      setup.serving.data_parallel_size = 4;
+      std::atomic<bool> stop{false};
+      StopAfterSteps observer(k, stop);
+      SimulationOutcome out;
+      ASSERT_NO_THROW(out = Simulation(setup).run(&observer, &stop)) << to_string(version) << " after " << k;
+      EXPECT_TRUE(out.interrupted);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace moesim

@@ -65,6 +65,35 @@ TEST(EnumerateLayouts, OneNodeOfEightGivesFifteenLayoutsForAModelWithEightHeads)
   EXPECT_EQ(layouts.back().label(), "TP1xPP1xDP8");
 }
 
+TEST(EnumerateLayouts, MoeDesignsAlsoGetTheExpertParallelTwinOfEveryMultiGpuLayout) {
+  ModelArchitecture a;
+  a.num_attention_heads = 8;
+  a.num_kv_heads = 8;
+  a.num_layers = 16;
+  a.num_experts = 4;
+  a.top_k = 2;
+  // The 15 layouts of one 8-GPU node, plus an EP twin where 1 < TP x DP <= 4 experts:
+  // G=2 (TP2, TP1xDP2), G=3 (DP3), G=4 (TP4, TP2xDP2, TP1xDP4): 6 twins.
+  const std::vector<Layout> layouts = enumerate_layouts(a, 8, 1, 8, true);
+  EXPECT_EQ(layouts.size(), 21U);
+  int twins = 0;
+  for (std::size_t i = 0; i < layouts.size(); ++i) {
+    if (!layouts[i].expert_parallel) continue;
+    ++twins;
+    ASSERT_GT(i, 0U);
+    // Right after the plain layout on the same GPUs.
+    EXPECT_EQ(layouts[i - 1].label() + "+EP", layouts[i].label());
+    EXPECT_LE(layouts[i].tensor_parallel * layouts[i].data_parallel, 4);
+  }
+  EXPECT_EQ(twins, 6);
+  // A dense model, or the search switched off, has none.
+  a.num_experts = 1;
+  a.top_k = 1;
+  EXPECT_EQ(enumerate_layouts(a, 8, 1, 8, true).size(), 15U);
+  a.num_experts = 4;
+  EXPECT_EQ(enumerate_layouts(a, 8, 1, 8, false).size(), 15U);
+}
+
 TEST(EnumerateLayouts, PipelineStagesOnlyAcrossNodesAndTpMustDivideHeads) {
   ModelArchitecture a;
   a.num_attention_heads = 12;  // TP 8 does not divide 12

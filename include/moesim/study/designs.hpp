@@ -49,15 +49,20 @@ struct Layout {
   int tensor_parallel = 1;
   int pipeline_parallel = 1;
   int data_parallel = 1;
+  // vLLM's --enable-expert-parallel: the DP ranks share the routed experts (EP = TP x DP) and step in
+  // lockstep; false: DP independent replicas with tensor-sliced experts.
+  bool expert_parallel = false;
   [[nodiscard]] int gpus() const { return tensor_parallel * pipeline_parallel * data_parallel; }
-  [[nodiscard]] std::string label() const;  // "TP4xPP1xDP2"
+  [[nodiscard]] std::string label() const;  // "TP4xPP1xDP2", "TP1xPP1xDP4+EP"
 };
 
 // Every layout with TP x PP x DP <= max_gpus GPUs of a cluster of `nodes` x `gpus_per_node`:
 // TP a power of two within one node dividing the model's attention heads (and KV heads, or a multiple of
 // them: vLLM replicates KV heads when TP > kv heads); PP > 1 only across nodes (TP = gpus_per_node), as
 // vLLM's multi-node recipe; DP replicas fill the rest. Ordered by GPUs, then TP descending, then PP.
+// With `expert_parallel` and an MoE model, every layout with TP x DP > 1 and TP x DP <= num_experts is
+// followed by its expert-parallel twin (the same GPUs with --enable-expert-parallel).
 [[nodiscard]] std::vector<Layout> enumerate_layouts(const ModelArchitecture& arch, int max_gpus, int nodes,
-                                                    int gpus_per_node);
+                                                    int gpus_per_node, bool expert_parallel = false);
 
 }  // namespace moesim::study

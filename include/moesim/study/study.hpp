@@ -45,6 +45,8 @@ struct StudySpec {
   std::vector<LawInput> laws;            // laws[0] generates the designs; every law (and bootstrap refit) scores them
   ArchitectureChoices architecture;
   int max_gpus = 8;                      // largest G searched (<= the cluster's GPUs)
+  // Also price every MoE design with vLLM's --enable-expert-parallel on each layout with TP x DP > 1.
+  bool expert_parallel_layouts = true;
   double loss_tolerance = 0.01;          // "best": cheapest design within this relative loss of the lowest
   SloSpec slo;
   std::vector<ExplicitModel> models;
