@@ -178,12 +178,45 @@ double ExpertParallelModel::dispatch_combine_time_s(std::span<const std::int64_t
   return seconds;
 }
 
+const std::vector<double>& ExpertParallelModel::uniform_cdf(std::int64_t tokens, double p, MoeStepLoad& load) {
+  auto& cache = load.uniform_cdf_by_tokens;
+  const auto n = static_cast<std::size_t>(tokens);
+  if (cache.size() <= n) cache.resize(n + 1);
+  std::vector<double>& cdf = cache[n];
+  if (cdf.empty()) {
+    // P(X = 0) = q^n, P(X = x) = P(X = x - 1) (n - x + 1) / x * p / q; stop once the tail is below
+    // 1e-16 (u < 1 always lands inside) or at x = n.
+    const double q = 1.0 - p;
+    double term = std::pow(q, static_cast<double>(tokens));
+    double sum = term;
+    cdf.push_back(sum);
+    for (std::int64_t x = 1; x <= tokens && sum < 1.0 - 1e-16; ++x) {
+      term *= static_cast<double>(tokens - x + 1) / static_cast<double>(x) * p / q;
+      sum += term;
+      cdf.push_back(sum);
+    }
+  }
+  return cdf;
+}
+
 void ExpertParallelModel::time_step(RandomStream& rng, std::span<const std::int64_t> rank_tokens,
                                     MoeStepLoad& load) const {
   std::int64_t tokens = 0;
   for (const std::int64_t t : rank_tokens) tokens += t;
-  for (std::size_t e = 0; e < load.expert_tokens.size(); ++e) {
-    load.expert_tokens[e] = static_cast<std::int32_t>(rng.binomial(tokens, pi_[e]));
+  const bool uniform = serving_.expert_routing.distribution == ExpertRoutingDistribution::kUniform;
+  const double p = pi_.empty() ? 0.0 : pi_[0];
+  if (uniform && static_cast<double>(tokens) * std::min(p, 1.0 - p) < 30.0 && p <= 0.5) {
+    const std::vector<double>& cdf = uniform_cdf(tokens, p, load);
+    for (std::int32_t& count : load.expert_tokens) {
+      const double u = rng.uniform01();
+      // Smallest x with CDF(x) > u: the inversion RandomStream::binomial walks step by step.
+      const auto x = static_cast<std::int64_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
+      count = static_cast<std::int32_t>(std::min(x, tokens));
+    }
+  } else {
+    for (std::size_t e = 0; e < load.expert_tokens.size(); ++e) {
+      load.expert_tokens[e] = static_cast<std::int32_t>(rng.binomial(tokens, pi_[e]));
+    }
   }
   double slowest = -1;
   std::int64_t most_tokens = 0;

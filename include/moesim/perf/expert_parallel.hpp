@@ -57,6 +57,10 @@ struct MoeStepLoad {
   std::int32_t busiest_rank = 0;            // EP rank whose experts took longest
   double experts_s = 0;                     // all MoE layers: slowest GPU's routed experts, seconds
   double dispatch_combine_s = 0;            // all MoE layers: dispatch + combine, seconds
+  // Uniform routing: the Binomial(n, K/E) CDF for each n seen so far with n K/E < 30 (exact inversion by
+  // table lookup: the same draw as RandomStream::binomial, without recomputing the CDF 128 times a step).
+  // Filled lazily, once per distinct n: a run allocates here only the first time a batch size occurs.
+  std::vector<std::vector<double>> uniform_cdf_by_tokens;
 };
 
 class ExpertParallelModel {
@@ -80,6 +84,8 @@ class ExpertParallelModel {
   [[nodiscard]] std::string describe() const;
 
  private:
+  static const std::vector<double>& uniform_cdf(std::int64_t tokens, double p, MoeStepLoad& load);
+
   ModelArchitecture arch_;
   ServingConfig serving_;
   GpuSpec gpu_;
