@@ -622,6 +622,12 @@ class ScenarioParser {
                                                "data_parallel_size (" + std::to_string(tp * dp) +
                                                    "): remove expert_parallel_size");
       }
+      if (dp > 1 && config.scheduler == SchedulerVersion::kV0) {
+        serving.report("enable_expert_parallel", "with data_parallel_size " + std::to_string(dp) +
+                                                     ": vLLM runs data-parallel ranks of one deployment (a DP "
+                                                     "coordinator, lockstep MoE layers) only in its V1 engine; "
+                                                     "use scheduler: v1 (or data_parallel_size 1)");
+      }
       if (arch.is_moe() && tp * dp > arch.num_experts) {
         serving.report("enable_expert_parallel", "EP = tensor_parallel_size x data_parallel_size = " +
                                                      std::to_string(tp * dp) + " GPUs but the model has only " +

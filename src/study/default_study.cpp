@@ -34,7 +34,9 @@ cluster:
   topology: dgx-nvswitch
 
 serving:
-  scheduler: v0
+  # vLLM's current engine (V1: chunked prefill, one token budget): the one that runs data-parallel MoE
+  # ranks with --enable-expert-parallel, so the search covers those layouts too.
+  scheduler: v1
 
 workload:
   # vLLM benchmark ShareGPT sampler lengths, Llama-3 tokenizer means 202 / 179 (specs: serving-anchors 2);

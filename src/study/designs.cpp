@@ -112,7 +112,7 @@ std::string Layout::label() const {
 }
 
 std::vector<Layout> enumerate_layouts(const ModelArchitecture& arch, int max_gpus, int nodes, int gpus_per_node,
-                                      bool expert_parallel) {
+                                      bool expert_parallel, bool data_parallel_ranks) {
   std::vector<Layout> layouts;
   const int cluster_gpus = nodes * gpus_per_node;
   const int limit = std::min(max_gpus, cluster_gpus);
@@ -128,7 +128,8 @@ std::vector<Layout> enumerate_layouts(const ModelArchitecture& arch, int max_gpu
         const Layout plain{tp, pp, g / (tp * pp)};
         layouts.push_back(plain);
         const int ep = tp * plain.data_parallel;
-        if (expert_parallel && arch.is_moe() && ep > 1 && ep <= arch.num_experts) {
+        if (expert_parallel && arch.is_moe() && ep > 1 && ep <= arch.num_experts &&
+            (data_parallel_ranks || plain.data_parallel == 1)) {
           Layout twin = plain;
           twin.expert_parallel = true;
           layouts.push_back(twin);

@@ -255,7 +255,8 @@ PricedArchitecture price_architecture(const PricingContext& ctx, const ModelArch
   const Scenario& base = ctx.spec->base;
   for (const Layout& layout :
        enumerate_layouts(arch, ctx.spec->max_gpus, base.cluster.nodes, base.cluster.gpus_per_node,
-                         ctx.spec->expert_parallel_layouts && base.latency.moe_table_path.empty())) {
+                         ctx.spec->expert_parallel_layouts && base.latency.moe_table_path.empty(),
+                         base.serving.scheduler == SchedulerVersion::kV1)) {
     p.deployments.push_back(simulate_deployment(ctx, scenario_for(base, &arch, layout), layout));
   }
   choose_best(p);
@@ -592,7 +593,8 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
                                                                       (result.designs.size() - spec.models.size())].scenario;
       for (const Layout& layout :
            enumerate_layouts(row.design.arch, spec.max_gpus, base.cluster.nodes, base.cluster.gpus_per_node,
-                             spec.expert_parallel_layouts && base.latency.moe_table_path.empty())) {
+                             spec.expert_parallel_layouts && base.latency.moe_table_path.empty(),
+                             base.serving.scheduler == SchedulerVersion::kV1)) {
         DeploymentResult d;
         d.layout = layout;
         p.deployments.push_back(d);

@@ -707,7 +707,8 @@ const std::string kFourGpuMixtral =
 
 TEST(ScenarioExpertParallel, DataParallelWithEnableExpertParallelLoadsWithVllmsDefaults) {
   const Scenario s = load(kFourGpuMixtral +
-                          "serving: {tensor_parallel_size: 2, data_parallel_size: 2, enable_expert_parallel: true}\n" +
+                          "serving: {tensor_parallel_size: 2, data_parallel_size: 2, enable_expert_parallel: true, "
+                          "scheduler: v1}\n" +
                           kWorkload);
   EXPECT_TRUE(s.serving.enable_expert_parallel);
   EXPECT_TRUE(s.serving.lockstep_data_parallel());
@@ -726,6 +727,7 @@ TEST(ScenarioExpertParallel, RoutingSkewAndBackendAreReadAndRoundTrip) {
   const Scenario s = load(kFourGpuMixtral +
                           "serving:\n"
                           "  data_parallel_size: 4\n"
+                          "  scheduler: v1\n"
                           "  enable_expert_parallel: true\n"
                           "  all2all_backend: pplx\n"
                           "  router: least_outstanding\n"
@@ -747,7 +749,7 @@ TEST(ScenarioExpertParallel, LayoutsThatCannotRunAreRefusedWithTheReason) {
   // Expert parallelism on a dense model.
   EXPECT_THAT(issues_of("cluster: {gpu: A100-SXM-80GB, gpus_per_node: 2, cost_per_gpu_hour_usd: 2}\n"
                         "model: {preset: llama-2-7b}\n"
-                        "serving: {data_parallel_size: 2, enable_expert_parallel: true}\n" +
+                        "serving: {data_parallel_size: 2, enable_expert_parallel: true, scheduler: v1}\n" +
                         kWorkload),
               ElementsAre(HasSubstr("serving.enable_expert_parallel: needs a mixture-of-experts model")));
   // More GPUs than the cluster has.
@@ -758,7 +760,7 @@ TEST(ScenarioExpertParallel, LayoutsThatCannotRunAreRefusedWithTheReason) {
   // moesim's own expert_parallel_size beside vLLM's flag.
   EXPECT_THAT(issues_of(kFourGpuMixtral +
                         "serving: {tensor_parallel_size: 2, expert_parallel_size: 2, data_parallel_size: 2,\n"
-                        "          enable_expert_parallel: true}\n" +
+                        "          enable_expert_parallel: true, scheduler: v1}\n" +
                         kWorkload),
               ElementsAre(HasSubstr("serving.expert_parallel_size: is moesim's expert sharding inside one replica")));
   // A backend without expert parallelism; shares of the wrong length; a zipf exponent with uniform.
@@ -781,10 +783,17 @@ TEST(ScenarioExpertParallel, AWholeReplicaMoeTableCannotStandForPerGpuExperts) {
   ScratchDir dir;
   dir.write("moe.csv", "tokens,activated_experts,time_us\n1,2,10\n");
   EXPECT_THAT(issues_of(kFourGpuMixtral +
-                            "serving: {data_parallel_size: 2, enable_expert_parallel: true}\n" + kWorkload +
-                            "latency: {model: profile, moe_table: moe.csv}\n",
+                            "serving: {data_parallel_size: 2, enable_expert_parallel: true, scheduler: v1}\n" +
+                            kWorkload + "latency: {model: profile, moe_table: moe.csv}\n",
                         dir.path()),
               ElementsAre(HasSubstr("latency.moe_table: a measured MoE-layer table times one replica's experts")));
+  // vLLM's V0 engine has no data-parallel ranks.
+  EXPECT_THAT(issues_of(kFourGpuMixtral + "serving: {data_parallel_size: 2, enable_expert_parallel: true}\n" + kWorkload),
+              ElementsAre(HasSubstr("serving.enable_expert_parallel: with data_parallel_size 2: vLLM runs "
+                                    "data-parallel ranks of one deployment")));
+  // EP over the TP group alone (DP 1) is fine in V0.
+  EXPECT_NO_THROW((void)load(kFourGpuMixtral + "serving: {tensor_parallel_size: 4, enable_expert_parallel: true}\n" +
+                             kWorkload));
 }
 
 }  // namespace

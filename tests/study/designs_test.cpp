@@ -92,6 +92,8 @@ TEST(EnumerateLayouts, MoeDesignsAlsoGetTheExpertParallelTwinOfEveryMultiGpuLayo
   EXPECT_EQ(enumerate_layouts(a, 8, 1, 8, true).size(), 15U);
   a.num_experts = 4;
   EXPECT_EQ(enumerate_layouts(a, 8, 1, 8, false).size(), 15U);
+  // vLLM V0 has no DP ranks: only the TP-only twins (TP2, TP4).
+  EXPECT_EQ(enumerate_layouts(a, 8, 1, 8, true, false).size(), 17U);
 }
 
 TEST(EnumerateLayouts, PipelineStagesOnlyAcrossNodesAndTpMustDivideHeads) {

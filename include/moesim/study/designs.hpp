@@ -61,8 +61,10 @@ struct Layout {
 // them: vLLM replicates KV heads when TP > kv heads); PP > 1 only across nodes (TP = gpus_per_node), as
 // vLLM's multi-node recipe; DP replicas fill the rest. Ordered by GPUs, then TP descending, then PP.
 // With `expert_parallel` and an MoE model, every layout with TP x DP > 1 and TP x DP <= num_experts is
-// followed by its expert-parallel twin (the same GPUs with --enable-expert-parallel).
+// followed by its expert-parallel twin (the same GPUs with --enable-expert-parallel); with
+// `data_parallel_ranks` false (vLLM V0, which has no DP ranks) only twins with DP = 1.
 [[nodiscard]] std::vector<Layout> enumerate_layouts(const ModelArchitecture& arch, int max_gpus, int nodes,
-                                                    int gpus_per_node, bool expert_parallel = false);
+                                                    int gpus_per_node, bool expert_parallel = false,
+                                                    bool data_parallel_ranks = true);
 
 }  // namespace moesim::study
