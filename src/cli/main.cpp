@@ -23,6 +23,7 @@ commands:
   rank [study.yaml] -o ranking.h5     which MoE to train: designs from budgets and a scaling law, each
                                       priced by simulation on every GPU layout; Pareto front, Algs. 1-2
                                       (no study: the embedded default, the paper's setting at small size)
+  step [scenario.yaml] --prefill 512   one step's time on the scenario's deployment, per operator
   calibrate --gpu A100-SXM-80GB ...   fit the latency model to measured A100 timings
   evaluate --law law.yaml --n N ...   a law's predicted loss, parameters and FLOPs for given N, D, E
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     if (command == "allocate") return moesim::cli::allocate_command(args, std::cout, std::cerr);
     if (command == "rank") return moesim::cli::rank_command(args, std::cout, std::cerr);
     if (command == "calibrate") return moesim::cli::calibrate_command(args, std::cout, std::cerr);
+    if (command == "step") return moesim::cli::step_command(args, std::cout, std::cerr);
     if (command == "evaluate") return moesim::cli::evaluate_command(args, std::cout, std::cerr);
     std::cerr << "moesim: unknown command '" << command << "'\n\n" << kUsage;
     return 2;

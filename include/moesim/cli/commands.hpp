@@ -15,6 +15,7 @@ int fit_command(const std::vector<std::string>& args, std::ostream& out, std::os
 int allocate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int calibrate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int rank_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int step_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int evaluate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace moesim::cli
