@@ -117,7 +117,7 @@ GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& fi
   }
   Reader r(file_name);
   GpuProfile p;
-  r.check_keys(root, "", {"gpu", "gemm", "elementwise", "attention", "collectives", "engine", "provenance"});
+  r.check_keys(root, "", {"gpu", "gemm", "elementwise", "attention", "collectives", "engine", "engine_v1", "provenance"});
   if (!r.issues_.empty()) throw ConfigError(r.issues_);
   if (!root["gpu"]) throw ConfigError(r.issue(root, "gpu", "missing; name the GPU this profile calibrates"));
   p.gpu = root["gpu"].as<std::string>();
@@ -160,6 +160,13 @@ GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& fi
     r.text(n, "name", p.engine.engine);
     r.number(n, "engine", "overhead_fixed_ms", p.engine.fixed_s, 1e-3, -1e-12, 1e6);
     r.number(n, "engine", "overhead_per_seq_us", p.engine.per_seq_s, 1e-6, -1e-12, 1e6);
+  }
+  if (root["engine_v1"]) {
+    const YAML::Node n = root["engine_v1"];
+    r.check_keys(n, "engine_v1", {"name", "overhead_fixed_ms", "overhead_per_seq_us"});
+    r.text(n, "name", p.engine_v1.engine);
+    r.number(n, "engine_v1", "overhead_fixed_ms", p.engine_v1.fixed_s, 1e-3, -1e-12, 1e6);
+    r.number(n, "engine_v1", "overhead_per_seq_us", p.engine_v1.per_seq_s, 1e-6, -1e-12, 1e6);
   }
   if (root["provenance"]) {
     const YAML::Node n = root["provenance"];
@@ -223,6 +230,11 @@ std::string to_yaml(const GpuProfile& p) {
   out << YAML::Key << "name" << YAML::Value << p.engine.engine;
   out << YAML::Key << "overhead_fixed_ms" << YAML::Value << p.engine.fixed_s * 1e3;
   out << YAML::Key << "overhead_per_seq_us" << YAML::Value << p.engine.per_seq_s * 1e6;
+  out << YAML::EndMap;
+  out << YAML::Key << "engine_v1" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << p.engine_v1.engine;
+  out << YAML::Key << "overhead_fixed_ms" << YAML::Value << p.engine_v1.fixed_s * 1e3;
+  out << YAML::Key << "overhead_per_seq_us" << YAML::Value << p.engine_v1.per_seq_s * 1e6;
   out << YAML::EndMap;
   out << YAML::Key << "provenance" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "method" << YAML::Value << p.provenance.method;

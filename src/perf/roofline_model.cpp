@@ -47,6 +47,8 @@ RooflineLatencyModel::RooflineLatencyModel(const ModelArchitecture& arch, const 
   if (!(gpu_.peak_dense_flops > 0) || !(gpu_.hbm_bandwidth_bytes_per_s > 0)) {
     throw ConfigError(ConfigIssue{"", 0, 0, "cluster.gpu", "peak FLOP/s and HBM bandwidth must be > 0"});
   }
+  // The engine the scenario runs: V0's measured per-step overhead, or V1's (CPU work overlapped).
+  if (serving.scheduler == SchedulerVersion::kV1) profile_.engine = profile_.engine_v1;
   if (latency.engine_overhead_fixed_s) profile_.engine.fixed_s = *latency.engine_overhead_fixed_s;
   if (latency.engine_overhead_per_seq_s) profile_.engine.per_seq_s = *latency.engine_overhead_per_seq_s;
   if (latency.compute_efficiency) {

@@ -319,3 +319,43 @@ TEST(RooflineMoeFamilies, MlaProjectionsFollowTheMlaWeights) {
 
 }  // namespace
 }  // namespace moesim
+
+namespace moesim {
+namespace {
+
+TEST(EngineOverhead, V0PaysTheMeasuredPerStepOverheadV1OverlapsItUnlessTheScenarioSetsOne) {
+  const GpuProfile profile = *embedded_gpu_profile("A100-SXM-80GB");
+  ClusterConfig cluster;
+  cluster.gpu = *find_gpu("A100-SXM-80GB");
+  ModelArchitecture arch;  // Llama-2-7B shape
+  arch.name = "llama-2-7b";
+  arch.hidden_size = 4096;
+  arch.num_layers = 32;
+  arch.num_attention_heads = 32;
+  arch.num_kv_heads = 32;
+  arch.head_dim = 128;
+  arch.intermediate_size = 11008;
+  arch.vocab_size = 32000;
+  StepShape shape;
+  shape.num_decode_seqs = 8;
+  shape.decode_context_tokens = 8 * 500;
+  const auto overhead = static_cast<std::size_t>(Operator::kEngineOverhead);
+  ServingConfig v0;
+  ServingConfig v1;
+  v1.scheduler = SchedulerVersion::kV1;
+  OperatorBreakdown a{}, b{}, c{};
+  RooflineLatencyModel(arch, cluster, v0, LatencyConfig{}, profile, 64).step_breakdown(shape, a);
+  RooflineLatencyModel(arch, cluster, v1, LatencyConfig{}, profile, 64).step_breakdown(shape, b);
+  EXPECT_DOUBLE_EQ(a[overhead], profile.engine.fixed_s + 8 * profile.engine.per_seq_s);
+  EXPECT_EQ(b[overhead], 0.0);
+  // Every kernel term is the same for both engines.
+  EXPECT_EQ(a[static_cast<std::size_t>(Operator::kAttentionDecode)], b[static_cast<std::size_t>(Operator::kAttentionDecode)]);
+  LatencyConfig measured;
+  measured.engine_overhead_fixed_s = 1e-3;
+  measured.engine_overhead_per_seq_s = 5e-6;
+  RooflineLatencyModel(arch, cluster, v1, measured, profile, 64).step_breakdown(shape, c);
+  EXPECT_DOUBLE_EQ(c[overhead], 1e-3 + 8 * 5e-6);
+}
+
+}  // namespace
+}  // namespace moesim

@@ -78,7 +78,13 @@ struct GpuProfile {
   CollectiveEfficiency nvlink_direct;
   CollectiveEfficiency pcie;        // groups whose bottleneck is PCIe
   CollectiveEfficiency internode;   // groups whose bottleneck is the inter-node network
-  EngineOverhead engine;
+  EngineOverhead engine;  // vLLM V0 (scheduler: v0): the engine the whole-step calibration data measured
+  // vLLM V1 (scheduler: v1, v0.8+): the engine core runs scheduling, input preparation and output
+  // processing overlapped with the GPU (separate processes, persistent batch, CUDA graphs; vLLM blog
+  // "vLLM V1: A Major Upgrade to vLLM's Core Architecture", 2025-01-27), so a step costs its kernels:
+  // no per-step engine term beyond the kernels' own launch costs, unless a profile measures one
+  // (YAML `engine_v1`, or latency.engine_overhead in the scenario).
+  EngineOverhead engine_v1{"vllm V1 (CPU work overlapped with the GPU; no per-step term)", 0.0, 0.0};
   ProfileProvenance provenance;
 };
 
