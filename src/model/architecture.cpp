@@ -295,7 +295,13 @@ std::vector<ArchitectureProblem> architecture_problems(const ModelArchitecture& 
   positive("num_kv_heads", arch.num_kv_heads);
   non_negative("head_dim", arch.head_dim);
   // The dense width is needed when some layer is dense; an all-MoE model may give only expert widths.
-  if (!arch.is_moe() || arch.num_dense_layers() > 0 || arch.expert_intermediate_size <= 0) {
+  if (arch.is_moe() && arch.num_dense_layers() > 0 && arch.expert_intermediate_size > 0 &&
+      arch.intermediate_size <= 0) {
+    problems.push_back({"intermediate_size", "= " + std::to_string(arch.intermediate_size) + "; must be > 0: " +
+                                                 std::to_string(arch.num_dense_layers()) +
+                                                 " layer(s) are dense (first_k_dense_layers, dense_layers or "
+                                                 "moe_layer_frequency) and need the dense MLP width"});
+  } else if (!arch.is_moe() || arch.num_dense_layers() > 0 || arch.expert_intermediate_size <= 0) {
     positive("intermediate_size", arch.intermediate_size);
   } else {
     non_negative("intermediate_size", arch.intermediate_size);

@@ -779,6 +779,18 @@ TEST(ScenarioExpertParallel, LayoutsThatCannotRunAreRefusedWithTheReason) {
               ElementsAre(HasSubstr("unknown value 'hot'")));
 }
 
+TEST(ScenarioExpertParallel, AnAllMoeInlineModelNeedsOnlyItsExpertWidthButDenseLayersNeedTheDenseWidth) {
+  const std::string model =
+      "model: {name: m, hidden_size: 1024, num_layers: 8, num_attention_heads: 8, num_kv_heads: 8, num_experts: 16,\n"
+      "        top_k: 2, expert_intermediate_size: 512, vocab_size: 32000, max_position_embeddings: 4096";
+  const std::string cluster = "cluster: {gpu: A100-SXM-80GB, gpus_per_node: 1, cost_per_gpu_hour_usd: 2}\n";
+  const Scenario s = load(cluster + model + "}\n" + kWorkload);
+  EXPECT_EQ(s.model.intermediate_size, 0);
+  EXPECT_EQ(s.model.num_moe_layers(), 8);
+  EXPECT_THAT(issues_of(cluster + model + ", first_k_dense_layers: 1}\n" + kWorkload),
+              ElementsAre(HasSubstr("model.intermediate_size: must be > 0: 1 layer(s) are dense")));
+}
+
 TEST(ScenarioExpertParallel, AWholeReplicaMoeTableCannotStandForPerGpuExperts) {
   ScratchDir dir;
   dir.write("moe.csv", "tokens,activated_experts,time_us\n1,2,10\n");
