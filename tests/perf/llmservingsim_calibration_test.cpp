@@ -6,6 +6,7 @@
 #include "moesim/common/errors.hpp"
 #include "moesim/hardware/gpu.hpp"
 #include "moesim/perf/gpu_profile.hpp"
+#include "moesim/perf/latency_factory.hpp"
 #include "moesim/perf/llmservingsim_calibration.hpp"
 #include "moesim/perf/operator_costs.hpp"
 
@@ -245,6 +246,27 @@ TEST(GpuProfileMoeSection, RoundTripsAndInheritsUnsetKeysFromGemm) {
     EXPECT_NE(std::string(e.what()).find("bad.yaml:2"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("moe.memory_efficency"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace moesim
+
+namespace moesim {
+namespace {
+
+TEST(UncalibratedGpuWarning, NamesTheGpuAndEveryDefaultedPart) {
+  const LatencyConfig latency;
+  EXPECT_EQ(uncalibrated_gpu_warning(latency, find_gpu("A100-SXM-80GB").value()), "");
+  EXPECT_EQ(uncalibrated_gpu_warning(latency, find_gpu("RTX-PRO-6000-SE-96GB").value()), "");
+  const std::string w = uncalibrated_gpu_warning(latency, find_gpu("H100-SXM-80GB").value());
+  EXPECT_NE(w.find("no calibrated GPU profile for H100-SXM-80GB"), std::string::npos) << w;
+  for (const char* part : {"GEMM", "fused-MoE", "elementwise", "attention", "collective", "engine overhead"}) {
+    EXPECT_NE(w.find(part), std::string::npos) << part << " in " << w;
+  }
+  EXPECT_NE(w.find("RTX-PRO-6000-SE-96GB"), std::string::npos) << w;  // lists the calibrated GPUs
+  LatencyConfig with_file;
+  with_file.gpu_profile_path = "some-profile.yaml";
+  EXPECT_EQ(uncalibrated_gpu_warning(with_file, find_gpu("H100-SXM-80GB").value()), "");
 }
 
 }  // namespace
