@@ -464,10 +464,14 @@ std::vector<ErrorStats> llmservingsim_error_report(const GpuSpec& gpu, const Gpu
 std::vector<MoeValidationRow> llmservingsim_moe_validation(const GpuSpec& gpu, const GpuProfile& profile,
                                                            const LlmServingSimOptions& options) {
   const Tables t = read_tables(options);
+  GpuProfile dense_only = profile;
+  dense_only.moe.reset();
   std::vector<MoeValidationRow> rows;
   for (const auto& r : t.moe) {
     rows.push_back({r.tokens, r.experts, r.measured_s,
-                    llmservingsim_moe_layer_time_s(*r.model, r.tokens, r.experts, gpu, profile), moe_role(r, options)});
+                    llmservingsim_moe_layer_time_s(*r.model, r.tokens, r.experts, gpu, profile),
+                    llmservingsim_moe_layer_time_s(*r.model, r.tokens, r.experts, gpu, dense_only),
+                    moe_role(r, options)});
   }
   return rows;
 }
@@ -475,25 +479,31 @@ std::vector<MoeValidationRow> llmservingsim_moe_validation(const GpuSpec& gpu, c
 std::string format_moe_validation(const std::vector<MoeValidationRow>& rows) {
   std::ostringstream out;
   out << std::fixed;
-  out << "| tokens | experts touched | measured us | predicted us | error % | role |\n|---:|---:|---:|---:|---:|---|\n";
+  out << "| tokens | experts touched | measured us | predicted us | error % | dense-only us | dense-only error % | "
+         "role |\n|---:|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : rows) {
     out << "| " << std::setprecision(0) << r.tokens << " | " << r.experts << " | " << std::setprecision(1)
         << r.measured_s * 1e6 << " | " << r.predicted_s * 1e6 << " | " << std::showpos << 100 * r.error()
-        << std::noshowpos << " | " << r.role << " |\n";
+        << std::noshowpos << " | " << r.predicted_dense_only_s * 1e6 << " | " << std::showpos
+        << 100 * (r.predicted_dense_only_s - r.measured_s) / r.measured_s << std::noshowpos << " | " << r.role << " |\n";
   }
-  out << "\n| rows | n | median abs error % | max abs error % |\n|---|---:|---:|---:|\n";
+  out << "\n| rows | n | median abs error % | max abs error % | dense-only median % | dense-only max % |\n"
+         "|---|---:|---:|---:|---:|---:|\n";
   for (const std::string role : {"fit", "held out", "L2-resident"}) {
-    std::vector<double> predicted, measured;
+    std::vector<double> predicted, dense, measured;
     for (const auto& r : rows) {
       if (r.role == role) {
         predicted.push_back(r.predicted_s);
+        dense.push_back(r.predicted_dense_only_s);
         measured.push_back(r.measured_s);
       }
     }
     if (measured.empty()) continue;
     const ErrorStats s = stats(role, false, predicted, measured);
+    const ErrorStats d = stats(role, false, dense, measured);
     out << "| " << role << " | " << s.rows << " | " << std::setprecision(1) << 100 * s.median_relative_error << " | "
-        << 100 * s.max_relative_error << " |\n";
+        << 100 * s.max_relative_error << " | " << 100 * d.median_relative_error << " | " << 100 * d.max_relative_error
+        << " |\n";
   }
   return out.str();
 }

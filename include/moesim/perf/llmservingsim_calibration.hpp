@@ -65,6 +65,9 @@ struct MoeValidationRow {
   double experts = 0;       // activated (distinct) experts
   double measured_s = 0;
   double predicted_s = 0;
+  // The same layer predicted with the dense `gemm` efficiencies only (profile without `moe`): a true
+  // held-out check of the dense-GEMM model on the fused-MoE kernel.
+  double predicted_dense_only_s = 0;
   std::string role;         // "fit", "held out" or "L2-resident"
   [[nodiscard]] double error() const { return (predicted_s - measured_s) / measured_s; }
 };
@@ -89,8 +92,8 @@ struct MoeValidationRow {
                                                                          const GpuProfile& profile,
                                                                          const LlmServingSimOptions& options);
 
-// Markdown: the per-row table (tokens | experts | measured us | predicted us | error % | role) followed
-// by median / max |error| for each role.
+// Markdown: the per-row table (tokens | experts | measured us | predicted us | error % | dense-only us |
+// dense-only error % | role) followed by median / max |error| for each role, both predictions.
 [[nodiscard]] std::string format_moe_validation(const std::vector<MoeValidationRow>& rows);
 
 }  // namespace moesim
