@@ -19,6 +19,7 @@
 #include "moesim/common/units.hpp"
 #include "moesim/config/scenario.hpp"
 #include "moesim/model/architecture.hpp"
+#include "moesim/perf/latency_factory.hpp"
 
 namespace moesim::cli {
 using study::paper_analytic_entries;
@@ -199,6 +200,13 @@ void print_text(const Description& d, std::ostream& out) {
   out << "\ncluster: " << s.cluster.nodes << " x " << s.cluster.gpus_per_node << " " << s.cluster.gpu.name << " ("
       << gib(s.cluster.gpu.memory_bytes) << " each), topology " << s.cluster.topology << ", "
       << fixed(s.cluster.cost_per_gpu_hour_usd, 2) << " USD per GPU-hour\n";
+  {
+    std::string source;
+    (void)resolve_gpu_profile(s.latency, s.cluster.gpu, source);
+    out << "  latency profile: " << source << "\n";
+    const std::string warning = uncalibrated_gpu_warning(s.latency, s.cluster.gpu);
+    if (!warning.empty()) out << "  WARNING: " << warning << "\n";
+  }
   out << "  " << (v.lockstep_data_parallel() ? "DP ranks " : "replicas ") << d.replicas << " x (TP "
       << v.tensor_parallel_size << " x PP " << v.pipeline_parallel_size << ", EP " << v.expert_parallel_ranks()
       << ") = " << d.replicas * v.gpus_per_replica() << " of " << s.cluster.total_gpus() << " GPUs used\n";
@@ -288,7 +296,13 @@ nlohmann::json to_json(const Description& d) {
                           {"total_with_c_architecture", d.paper.total_with_c_architecture},
                           {"activated_with_c_architecture", d.paper.activated_with_c_architecture},
                           {"kv_bytes_per_token", d.paper.kv_bytes_per_token}};
+  std::string profile_source;
+  (void)resolve_gpu_profile(s.latency, s.cluster.gpu, profile_source);
+  const std::string uncalibrated = uncalibrated_gpu_warning(s.latency, s.cluster.gpu);
   j["cluster"] = {{"gpu", s.cluster.gpu.name},
+                  {"gpu_profile", profile_source},
+                  {"gpu_profile_calibrated", uncalibrated.empty()},
+                  {"gpu_profile_warning", uncalibrated},
                   {"gpu_memory_bytes", s.cluster.gpu.memory_bytes},
                   {"nodes", s.cluster.nodes},
                   {"gpus_per_node", s.cluster.gpus_per_node},

@@ -108,8 +108,39 @@ GpuSpec h100_sxm_80gb() {
   return gpu;
 }
 
+// NVIDIA RTX PRO 6000 Blackwell Server Edition (GB202, 188 SMs, 96 GB GDDR7, passive PCIe card, no NVLink).
+// The GPU LLMServingSim 2.0 profiled vLLM 0.19.0 on (github.com/casys-kaist/LLMServingSim, commit 5daddb2,
+// profiler/perf/RTXPRO6000/); its calibrated profile is data/gpu-profiles/RTX-PRO-6000-SE-96GB.yaml.
+GpuSpec rtx_pro_6000_se_96gb() {
+  GpuSpec gpu;
+  gpu.name = "RTX-PRO-6000-SE-96GB";
+  // nvidia-smi on this card shows 97,887 MiB total (published nvidia-smi outputs of "NVIDIA RTX PRO 6000
+  // Blackwell Server Edition"); the driver keeps part of it, and vLLM/PyTorch report 95.0 GiB per GPU
+  // (a public vLLM 0.20 benchmark log on 2x RTX PRO 6000 Blackwell Server Edition: "95.0 GiB each").
+  // ASSUMPTION: 95.0 GiB, may be off by ~0.1 GiB with the driver version.
+  gpu.memory_bytes = 95.0 * kBytesPerGiB;
+  // NVIDIA RTX PRO 6000 Blackwell Server Edition datasheet: 96 GB GDDR7 with ECC, 512-bit interface,
+  // 1,792 GB/s (28 Gbps x 512 bit / 8).
+  gpu.hbm_bandwidth_bytes_per_s = 1792.0 * kBytesPerGB;
+  // Datasheet: 4 PFLOPS FP4 tensor "with sparsity" (4,000 AI TOPS) -> 2 PFLOPS dense FP4 -> 1 PFLOPS dense
+  // FP8 -> 0.5 PFLOPS dense FP16/BF16 (each halving is the tensor-core rate ratio of the Blackwell
+  // architecture whitepaper, which lists 503.8 TFLOPS dense FP16/BF16 with FP32 accumulate for the
+  // RTX PRO 6000 at its 2,617 MHz boost clock). We take 503.8 TFLOPS.
+  gpu.peak_dense_flops = 503.8 * kTera;
+  // Datasheet: no NVLink; PCIe Gen5 x16 = 128 GB/s both directions summed -> 64 GB/s one direction. Stored
+  // in the NVLink field because that field is the GPU-to-GPU link of a node; topologies should say `pcie`.
+  gpu.nvlink_bandwidth_bytes_per_s = 64.0 * kBytesPerGB;
+  // ASSUMPTION: RTX PRO servers (NVIDIA RTX PRO Server reference design) pair GPUs with ConnectX-8
+  // SuperNICs; we assume 400 Gb/s = 50 GB/s per GPU per direction.
+  gpu.internode_bandwidth_bytes_per_s = 50.0 * kBytesPerGB;
+  gpu.source =
+      "NVIDIA RTX PRO 6000 Blackwell Server Edition datasheet; NVIDIA RTX Blackwell GPU architecture "
+      "whitepaper; memory from nvidia-smi / vLLM logs; inter-node bandwidth assumed";
+  return gpu;
+}
+
 std::vector<GpuSpec> catalogue() {
-  return {a100_sxm_40gb(), a100_sxm_80gb(), a100_pcie_80gb(), h100_sxm_80gb()};
+  return {a100_sxm_40gb(), a100_sxm_80gb(), a100_pcie_80gb(), h100_sxm_80gb(), rtx_pro_6000_se_96gb()};
 }
 
 std::string to_upper(std::string text) {

@@ -137,7 +137,7 @@ double ExpertParallelModel::experts_time_s(std::int64_t gpu_tokens, std::int64_t
   const double width = static_cast<double>(arch_.effective_expert_intermediate_size()) / layout_.tensor_slices;
   return total_moe_layers_ * moe_experts_time_s(static_cast<double>(gpu_tokens), static_cast<double>(gpu_experts),
                                                 arch_.hidden_size, width, gate_factor_, elem_bytes_, gpu_,
-                                                profile_.gemm);
+                                                profile_.moe_gemm());
 }
 
 double ExpertParallelModel::dispatch_combine_time_s(std::span<const std::int64_t> rank_tokens,

@@ -117,7 +117,8 @@ GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& fi
   }
   Reader r(file_name);
   GpuProfile p;
-  r.check_keys(root, "", {"gpu", "gemm", "elementwise", "attention", "collectives", "engine", "engine_v1", "provenance"});
+  r.check_keys(root, "", {"gpu", "gemm", "moe", "elementwise", "attention", "collectives", "engine", "engine_v1",
+                          "provenance"});
   if (!r.issues_.empty()) throw ConfigError(r.issues_);
   if (!root["gpu"]) throw ConfigError(r.issue(root, "gpu", "missing; name the GPU this profile calibrates"));
   p.gpu = root["gpu"].as<std::string>();
@@ -128,6 +129,17 @@ GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& fi
     r.number(n, "gemm", "compute_half_tokens", p.gemm.compute_half_tokens, 1, -1e-12, 1e6);
     r.number(n, "gemm", "memory_efficiency", p.gemm.memory_efficiency, 1, 0, 1);
     r.number(n, "gemm", "launch_overhead_us", p.gemm.launch_overhead_s, 1e-6, -1e-12, 1e6);
+  }
+  if (root["moe"]) {
+    // Keys the section leaves out keep the `gemm` value (so `moe: {memory_efficiency: 0.7}` changes one).
+    const YAML::Node n = root["moe"];
+    GemmEfficiency moe = p.gemm;
+    r.check_keys(n, "moe", {"compute_efficiency_max", "compute_half_tokens", "memory_efficiency", "launch_overhead_us"});
+    r.number(n, "moe", "compute_efficiency_max", moe.compute_efficiency_max, 1, 0, 1);
+    r.number(n, "moe", "compute_half_tokens", moe.compute_half_tokens, 1, -1e-12, 1e6);
+    r.number(n, "moe", "memory_efficiency", moe.memory_efficiency, 1, 0, 1);
+    r.number(n, "moe", "launch_overhead_us", moe.launch_overhead_s, 1e-6, -1e-12, 1e6);
+    p.moe = moe;
   }
   if (root["elementwise"]) {
     const YAML::Node n = root["elementwise"];
@@ -211,6 +223,14 @@ std::string to_yaml(const GpuProfile& p) {
   out << YAML::Key << "memory_efficiency" << YAML::Value << p.gemm.memory_efficiency;
   out << YAML::Key << "launch_overhead_us" << YAML::Value << p.gemm.launch_overhead_s * 1e6;
   out << YAML::EndMap;
+  if (p.moe) {
+    out << YAML::Key << "moe" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "compute_efficiency_max" << YAML::Value << p.moe->compute_efficiency_max;
+    out << YAML::Key << "compute_half_tokens" << YAML::Value << p.moe->compute_half_tokens;
+    out << YAML::Key << "memory_efficiency" << YAML::Value << p.moe->memory_efficiency;
+    out << YAML::Key << "launch_overhead_us" << YAML::Value << p.moe->launch_overhead_s * 1e6;
+    out << YAML::EndMap;
+  }
   out << YAML::Key << "elementwise" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "memory_efficiency" << YAML::Value << p.elementwise.memory_efficiency;
   out << YAML::Key << "launch_overhead_us" << YAML::Value << p.elementwise.launch_overhead_s * 1e6;

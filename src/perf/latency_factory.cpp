@@ -1,5 +1,9 @@
 #include "moesim/perf/latency_factory.hpp"
 
+#include <iostream>
+#include <mutex>
+#include <set>
+
 #include <algorithm>
 #include <sstream>
 
@@ -69,11 +73,28 @@ GpuProfile resolve_gpu_profile(const LatencyConfig& latency, const GpuSpec& gpu,
   return defaults;
 }
 
+std::string uncalibrated_gpu_warning(const LatencyConfig& latency, const GpuSpec& gpu) {
+  if (!latency.gpu_profile_path.empty() || embedded_gpu_profile(gpu.name)) return "";
+  std::string calibrated;
+  for (const auto& name : embedded_gpu_profile_names()) calibrated += (calibrated.empty() ? "" : ", ") + name;
+  return "no calibrated GPU profile for " + gpu.name +
+         "; defaulted (uncalibrated): GEMM, fused-MoE, elementwise and attention efficiencies, collective "
+         "efficiencies (NVLink, PCIe, inter-node) and engine overhead (GpuProfile defaults, docs/latency-model.md). "
+         "Calibrated GPUs: " + calibrated + "; or give latency.gpu_profile (moesim calibrate -o)";
+}
+
 BuiltLatencyModel make_latency_model(const ModelArchitecture& arch, const ClusterConfig& cluster,
                                      const ServingConfig& serving, const LatencyConfig& latency,
                                      std::int64_t max_step_tokens, int replica_index, std::uint64_t routing_seed) {
   BuiltLatencyModel built;
   const GpuProfile profile = resolve_gpu_profile(latency, cluster.gpu, built.profile_source);
+  if (const std::string warning = uncalibrated_gpu_warning(latency, cluster.gpu); !warning.empty()) {
+    // Once per GPU per process: studies build one model per candidate deployment.
+    static std::mutex mutex;
+    static std::set<std::string> warned;
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (warned.insert(cluster.gpu.name).second) std::cerr << "moesim: warning: " << warning << "\n";
+  }
   auto roofline = std::make_unique<RooflineLatencyModel>(arch, cluster, serving, latency, profile, max_step_tokens,
                                                          replica_index);
   if (serving.enable_expert_parallel && arch.is_moe()) {

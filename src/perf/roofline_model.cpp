@@ -188,7 +188,7 @@ void RooflineLatencyModel::token_terms(double tokens, OperatorBreakdown& out) co
       }
       const double distinct_local = distinct / ep;
       routed_tokens = tokens * arch_.top_k / ep;
-      experts = moe_experts_time_s(routed_tokens, distinct_local, h, ie, gate, b, gpu_, ge);
+      experts = moe_experts_time_s(routed_tokens, distinct_local, h, ie, gate, b, gpu_, profile_.moe_gemm());
     }
     // With enable_expert_parallel the routed experts and their dispatch/combine are timed per step by
     // ExpertParallelModel from the whole lockstep group's routing; this rank keeps everything else.

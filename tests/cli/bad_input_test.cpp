@@ -356,6 +356,19 @@ TEST_F(CliBadInput, FitOnAMissingCsvNamesIt) {
   EXPECT_THAT(r.err, HasSubstr("nope.csv"));
 }
 
+TEST_F(CliBadInput, CalibrateOnABadLlmServingSimTableNamesFileRowAndColumnAndWritesNothing) {
+  std::filesystem::create_directories(dir_.path() / "tables/meta-llama/Llama-3.1-8B/bf16/tp1");
+  dir_.write("tables/meta-llama/Llama-3.1-8B/bf16/tp1/dense.csv", "layer,tokens,time_us\nqkv_proj,1,9\nqkv_proj,x,9\n");
+  const CommandResult r = run_expecting_exit(2, {"calibrate", "--gpu", "RTX-PRO-6000-SE-96GB", "--llmservingsim",
+                                                 "tables", "-o", "p.yaml", "--moe-table", "moe.md"});
+  EXPECT_THAT(r.err, HasSubstr("dense.csv: row 3, column 'tokens': 'x' is not a finite number"));
+  const CommandResult missing = run_expecting_exit(
+      2, {"calibrate", "--gpu", "RTX-PRO-6000-SE-96GB", "--llmservingsim", "no-such-dir", "-o", "p.yaml"});
+  EXPECT_THAT(missing.err, HasSubstr("--llmservingsim 'no-such-dir' is not a directory"));
+  const CommandResult alone = run_expecting_exit(2, {"calibrate", "--gpu", "RTX-PRO-6000-SE-96GB", "--moe-table", "m.md"});
+  EXPECT_THAT(alone.err, HasSubstr("--moe-table needs --llmservingsim"));
+}
+
 TEST_F(CliBadInput, UsageErrorsOfEverySubcommandExitTwo) {
   const std::vector<std::vector<std::string>> cases = {
       {"run", "--format", "xml"},

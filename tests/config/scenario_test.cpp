@@ -598,7 +598,8 @@ TEST(ScenarioErrors, UnknownCatalogueNamesSuggestTheClosestEntry) {
                         "model: {preset: mixtral-8x7}\n" +
                         kWorkload),
               ElementsAre("test.yaml:1:16: cluster.gpu: unknown value 'A100-SXM-40G'; did you mean 'A100-SXM-40GB'? "
-                          "(allowed: A100-SXM-40GB, A100-SXM-80GB, A100-PCIE-80GB or H100-SXM-80GB)",
+                          "(allowed: A100-SXM-40GB, A100-SXM-80GB, A100-PCIE-80GB, H100-SXM-80GB or "
+                          "RTX-PRO-6000-SE-96GB)",
                           HasSubstr("test.yaml:2:17: model.preset: unknown value 'mixtral-8x7'; did you mean "
                                     "'mixtral-8x7b'? (allowed: ")));
 }

@@ -6,13 +6,28 @@
 namespace moesim {
 namespace {
 
-TEST(GpuCatalog, ListsTheFourBuiltInGpus) {
+TEST(GpuCatalog, ListsTheFiveBuiltInGpus) {
   const auto names = gpu_catalog_names();
-  ASSERT_EQ(names.size(), 4U);
+  ASSERT_EQ(names.size(), 5U);
   EXPECT_EQ(names[0], "A100-SXM-40GB");
   EXPECT_EQ(names[1], "A100-SXM-80GB");
   EXPECT_EQ(names[2], "A100-PCIE-80GB");
   EXPECT_EQ(names[3], "H100-SXM-80GB");
+  EXPECT_EQ(names[4], "RTX-PRO-6000-SE-96GB");
+}
+
+TEST(GpuCatalog, RtxPro6000ServerEditionHasItsDatasheetNumbers) {
+  const auto gpu = find_gpu("rtx-pro-6000-se-96gb").value();
+  // Datasheet: 1,792 GB/s GDDR7 (28 Gbps x 512 bit / 8 bits per byte = 1,792 GB/s).
+  EXPECT_DOUBLE_EQ(gpu.hbm_bandwidth_bytes_per_s, 28e9 * 512 / 8);
+  // 4 PFLOPS sparse FP4 / 2 (dense) / 2 (FP8) / 2 (BF16) = 0.5 PFLOPS; whitepaper 503.8 TFLOPS.
+  EXPECT_DOUBLE_EQ(gpu.peak_dense_flops, 503.8e12);
+  EXPECT_NEAR(gpu.peak_dense_flops, 4e15 / 8, 0.01 * 4e15 / 8);
+  // No NVLink: GPU-to-GPU over PCIe Gen5 x16, 64 GB/s one direction.
+  EXPECT_DOUBLE_EQ(gpu.nvlink_bandwidth_bytes_per_s, 64e9);
+  // 96 GB on the box, 95.0 GiB as the driver/PyTorch report it (less than nvidia-smi's 97,887 MiB).
+  EXPECT_NEAR(gpu.memory_bytes / kBytesPerGiB, 95.0, 1e-9);
+  EXPECT_LT(gpu.memory_bytes, 97887.0 * 1024 * 1024);
 }
 
 TEST(GpuCatalog, FindGpuIgnoresCase) {
@@ -52,9 +67,11 @@ TEST(GpuCatalog, EveryBuiltInSpecIsValidAndCitesASource) {
     const auto gpu = find_gpu(name).value();
     EXPECT_TRUE(gpu_spec_problems(gpu).empty()) << name;
     EXPECT_FALSE(gpu.source.empty()) << name;
-    // Driver-reported memory lies between 78 and 80 GiB for the 80 GB parts, 39-40 GiB for the 40 GB.
+    // Driver-reported memory lies between 78 and 80 GiB for the 80 GB parts, 39-40 GiB for the 40 GB,
+    // 94-96 GiB for the 96 GB part.
     const double gib = gpu.memory_bytes / kBytesPerGiB;
-    EXPECT_TRUE((gib > 39.0 && gib < 40.0) || (gib > 78.0 && gib < 80.0)) << name << " " << gib;
+    EXPECT_TRUE((gib > 39.0 && gib < 40.0) || (gib > 78.0 && gib < 80.0) || (gib > 94.0 && gib < 96.0))
+        << name << " " << gib;
   }
 }
 

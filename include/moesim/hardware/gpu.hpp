@@ -16,7 +16,8 @@ struct GpuSpec {
   std::string source;                   // where the numbers come from
 };
 
-// Built-in catalogue names: "A100-SXM-40GB", "A100-SXM-80GB", "A100-PCIE-80GB", "H100-SXM-80GB".
+// Built-in catalogue names: "A100-SXM-40GB", "A100-SXM-80GB", "A100-PCIE-80GB", "H100-SXM-80GB",
+// "RTX-PRO-6000-SE-96GB" (RTX PRO 6000 Blackwell Server Edition).
 // The lookup ignores case ("a100-sxm-40gb" finds "A100-SXM-40GB").
 [[nodiscard]] std::optional<GpuSpec> find_gpu(const std::string& name);
 [[nodiscard]] std::vector<std::string> gpu_catalog_names();

@@ -85,7 +85,16 @@ struct GpuProfile {
   // no per-step engine term beyond the kernels' own launch costs, unless a profile measures one
   // (YAML `engine_v1`, or latency.engine_overhead in the scenario).
   EngineOverhead engine_v1{"vllm V1 (CPU work overlapped with the GPU; no per-step term)", 0.0, 0.0};
+  // vLLM's fused-MoE expert kernels (Triton fused_moe: one kernel per matrix over all touched experts),
+  // same formula as `gemm` (see moe_experts_time_s). Absent (the A100 profiles, YAML without `moe`): the
+  // experts use `gemm`. Present when a measured MoE-layer table shows the fused kernel reaching other
+  // efficiencies than the dense cuBLAS GEMMs (RTX PRO 6000: ~58 % of peak FLOP/s at large M vs ~75 %,
+  // and a ~32 us fixed cost per layer for router, top-k, token alignment and the two launches).
+  std::optional<GemmEfficiency> moe;
   ProfileProvenance provenance;
+
+  // The efficiencies moe_experts_time_s must be given: `moe` when calibrated, else `gemm`.
+  [[nodiscard]] const GemmEfficiency& moe_gemm() const { return moe ? *moe : gemm; }
 };
 
 // YAML round trip. Parse errors throw ConfigError naming file, line, column and the key.

@@ -29,6 +29,11 @@ struct BuiltLatencyModel {
 // of GpuProfile (uncalibrated, said so in `source`).
 [[nodiscard]] GpuProfile resolve_gpu_profile(const LatencyConfig& latency, const GpuSpec& gpu, std::string& source);
 
+// Empty when resolve_gpu_profile finds a profile (latency.gpu_profile_path or an embedded one); else one
+// line naming the GPU and every part of the latency model that falls back to GpuProfile's documented
+// defaults. make_latency_model prints it on stderr once per GPU per process; `describe` prints it.
+[[nodiscard]] std::string uncalibrated_gpu_warning(const LatencyConfig& latency, const GpuSpec& gpu);
+
 // max_step_tokens: the largest step the scheduler can form, e.g. max(max_num_batched_tokens, max_num_seqs).
 // Table errors: InputError (file, row, column); mismatching tables: ConfigError naming the latency key.
 [[nodiscard]] BuiltLatencyModel make_latency_model(const ModelArchitecture& arch, const ClusterConfig& cluster,
