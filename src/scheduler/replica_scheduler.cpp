@@ -168,6 +168,16 @@ void ReplicaScheduler::schedule_v0_prefills(StepPlan& plan, std::int64_t& budget
       reject(id, plan);
       continue;
     }
+    if (chunking && full > serving_.max_num_batched_tokens && full % serving_.block_size != 0 &&
+        need >= blocks_.total_blocks()) {
+      // DEVIATION from vLLM v0.6.3, which would loop forever here: a prompt that needs several chunks and
+      // every GPU block (possible only with the watermark at 0, i.e. under 100 blocks) holds them all after
+      // its first chunk, and its next chunk needs one more free block (can_append_slots, see
+      // schedule_v0_chunked): it would preempt itself at every step. Ignored as a prompt that cannot fit.
+      waiting_.pop_front();
+      reject(id, plan);
+      continue;
+    }
     if (status == AllocationStatus::kLater) break;  // FCFS head-of-line blocking on memory
     std::int64_t tokens = full;
     if (chunking) tokens = std::min(tokens, serving_.max_num_batched_tokens - budget_tokens);

@@ -344,6 +344,24 @@ TEST(V0ChunkedPrefill, PartialPrefillNeedsAFreeBlockForItsNextChunk) {
   EXPECT_EQ(run.requests[1].status, RequestStatus::kFinished);
 }
 
+// A prompt needing several chunks and every block (5 blocks, watermark 0) would preempt itself after each
+// first chunk forever in vLLM v0.6.3 (its next chunk needs a free block); it is ignored instead. A 64-token
+// prompt with all 4 blocks of another run fits exactly (64 % 16 == 0: no block touched) and completes.
+TEST(V0ChunkedPrefill, APromptThatCouldNeverPassItsFirstChunkIsIgnored) {
+  ChunkedRun run({{70, 4}, {20, 2}}, 5, 32, 96);
+  // 1: A (70 tokens, 5 blocks = all, more than one 32-token chunk, 70 % 16 != 0) is ignored; B admitted.
+  run.step({{1, 20}}, 3);
+  EXPECT_EQ(run.plan.rejected, 1);
+  EXPECT_EQ(run.requests[0].status, RequestStatus::kRejected);
+  run.run_to_end();
+  EXPECT_EQ(run.requests[1].status, RequestStatus::kFinished);
+  ChunkedRun exact({{64, 1}}, 4, 32, 96);  // one output: sampled by the last chunk
+  exact.step({{0, 32}}, 0);
+  exact.step({{0, 32}}, 0);  // no free block needed: the allocated length 64 fills its blocks exactly
+  exact.run_to_end();
+  EXPECT_EQ(exact.requests[0].status, RequestStatus::kFinished);
+}
+
 TEST(V1Scheduler, SharesOneTokenBudgetAndAllocatesOnlyForScheduledTokens) {
   auto requests = make_requests({{5, 2}, {6, 2}});
   ServingConfig c;
