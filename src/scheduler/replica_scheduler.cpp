@@ -46,7 +46,9 @@ bool ReplicaScheduler::schedule(StepPlan& plan, SimTimeNs now) {
   return schedule_v0_default(plan);
 }
 
-void ReplicaScheduler::add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens, bool decode) {
+// Inlined into the scheduling loops: it runs once per scheduled request per step.
+[[gnu::always_inline]] inline void ReplicaScheduler::add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens,
+                                                                bool decode) {
   const RequestState& r = requests_[static_cast<std::size_t>(id)];
   plan.work.push_back({id, tokens});
   if (decode) {
