@@ -246,8 +246,8 @@ bool ReplicaScheduler::schedule_v0_chunked(StepPlan& plan) {
     const std::int64_t tokens = std::min(remaining, serving_.max_num_batched_tokens - budget_tokens);
     if (tokens <= 0 || budget_seqs + 1 > serving_.max_num_seqs) break;  // budget exhausted: the rest wait
     ++head;
-    // Every running group, decode or partial prefill, must pass _can_append_slots (:563, :1566-1580)
-    // before it is scheduled. Block manager v2 (the v0.6.3 default), can_append_slots
+    // Every running group, decode or partial prefill, must pass _can_append_slots before it is scheduled
+    // (_schedule_running's `while not self._can_append_slots(...)` loop, :563-615). Block manager v2 (the v0.6.3 default), can_append_slots
     // (block_manager_v2.py:202-229): the blocks "touched" by appending the sequence's unseen tokens
     // (block_table.py:336-354: 1 + ceil((n - first_chunk) / block_size), first_chunk = block_size -
     // full_slots % block_size) must be free. A decode appends n = 1 token: always 1 block. A partial
@@ -279,7 +279,7 @@ bool ReplicaScheduler::schedule_v0_chunked(StepPlan& plan) {
     budget_tokens += tokens;
     budget_seqs += 1;
   }
-  // New running order (:1150-1160): the not-scheduled remainder stays at the front of self.running,
+  // New running order (end of _schedule_chunked_prefill, :1090-1172): the not-scheduled remainder stays at the front of self.running,
   // then swapped-in, then this step's decodes, then its partial prefills, then the new prefills.
   scratch_kept_.assign(running_.begin() + static_cast<std::ptrdiff_t>(head),
                        running_.begin() + static_cast<std::ptrdiff_t>(tail));
@@ -293,7 +293,7 @@ bool ReplicaScheduler::schedule_v0_chunked(StepPlan& plan) {
     auto seqs_for_admission = std::max<std::int64_t>(budget_seqs, static_cast<std::int64_t>(running_.size()));
     schedule_v0_prefills(plan, budget_tokens, seqs_for_admission, /*chunking=*/true);
   }
-  // self.waiting.extendleft(running_scheduled.preempted) comes after _schedule_prefills (:1136-1140): a
+  // self.waiting.extendleft(running_scheduled.preempted) comes after _schedule_prefills (both in :1090-1172): a
   // victim is not re-admitted in the step that preempted it and does not block this step's new prompts.
   // Victims were taken latest-admitted first, so pushing each to the front leaves the earliest in front.
   for (const std::int32_t victim : scratch_victims_) waiting_.push_front(victim);

@@ -240,7 +240,8 @@ struct ChunkedRun {
 };
 
 // Case 1: a recompute victim goes back to the waiting queue after the step's new prefills were admitted
-// (scheduler.py:1136-1140 @v0.6.3: waiting.extendleft(preempted) follows _schedule_prefills).
+// (_schedule_chunked_prefill, scheduler.py:1090-1172 @v0.6.3: waiting.extendleft(preempted) follows
+// _schedule_prefills).
 // A (16,10), B (48,10), C (64,10), D (16,10); 10 blocks; budget 64; max_model_len 160.
 TEST(V0ChunkedPrefill, PreemptedRequestsReturnToWaitingAfterTheStepsAdmissions) {
   ChunkedRun run({{16, 10}, {48, 10}, {64, 10}, {16, 10}}, 10, 64, 160);
