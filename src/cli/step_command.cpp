@@ -66,6 +66,7 @@ StepShape shape_of(const StepRequest& r) {
   for (const auto& [chunk, context] : r.prefill) {
     s.num_prefill_seqs += 1;
     s.prefill_tokens += chunk;
+    s.prefill_kv_tokens += context + chunk;
     const double c = static_cast<double>(chunk);
     s.prefill_attention_pairs += c * (static_cast<double>(context) + (c + 1.0) / 2.0);
   }

@@ -131,12 +131,17 @@ class ScenarioParser {
 
     MapReader latency = top.child("latency", {"model", "gpu_profile", "step_table", "mlp_table", "all_reduce_table",
                                               "moe_table", "engine_overhead", "compute_efficiency",
-                                              "memory_efficiency"});
+                                              "memory_efficiency", "linear"});
     parse_latency(latency, scenario.latency);
     if (scenario.serving.enable_expert_parallel && !scenario.latency.moe_table_path.empty()) {
       latency.report("moe_table", "a measured MoE-layer table times one replica's experts as a whole; with "
                                   "serving.enable_expert_parallel the experts are timed per GPU from the routing, "
                                   "so remove one of the two");
+    }
+    if (scenario.serving.enable_expert_parallel && scenario.latency.kind == LatencyModelKind::kLinear) {
+      latency.report("model", "'linear' gives the whole step time from its formula; with "
+                              "serving.enable_expert_parallel the experts are timed per GPU from the routing, so "
+                              "use 'roofline' or 'profile'");
     }
 
     MapReader output = top.child("output", {"per_request", "per_iteration", "iteration_sample_every", "time_series",
@@ -863,6 +868,35 @@ class ScenarioParser {
       if (auto value = latency.get_double_checked(key, fraction_open_closed, "must be in (0, 1]")) {
         (std::string(key) == "compute_efficiency" ? config.compute_efficiency : config.memory_efficiency) = *value;
       }
+    }
+    // Tables are read only by `model: profile`; given with another model they would be silently unused.
+    if (config.kind != LatencyModelKind::kProfile) {
+      const std::string model = config.kind == LatencyModelKind::kLinear ? "linear" : "roofline";
+      for (const char* key : {"step_table", "mlp_table", "all_reduce_table", "moe_table"}) {
+        if (!latency.has_value(key)) continue;
+        latency.report(key, std::string("is read only by `model: profile` (this scenario's model is '") + model +
+                                "'); set `model: profile` to use the table, or remove it");
+      }
+    }
+    if (latency.has_value("linear") && config.kind != LatencyModelKind::kLinear) {
+      latency.report("linear", "the linear coefficients are read only by `model: linear`; set it, or remove them");
+    }
+    MapReader linear = latency.child("linear", {"fixed_us", "per_token_us", "per_seq_us", "per_context_token_us"});
+    const std::pair<const char*, double*> terms[] = {{"fixed_us", &config.linear.fixed_s},
+                                                     {"per_token_us", &config.linear.per_token_s},
+                                                     {"per_seq_us", &config.linear.per_seq_s},
+                                                     {"per_context_token_us", &config.linear.per_context_token_s}};
+    for (const auto& [key, target] : terms) {
+      if (!linear.has_value(key)) continue;
+      if (auto us = linear.get_double_checked(key, non_negative, "must be >= 0 microseconds")) {
+        *target = *us / kMicrosecondsPerSecond;
+      }
+    }
+    const LinearLatencyCoefficients& k = config.linear;
+    if (config.kind == LatencyModelKind::kLinear &&
+        k.fixed_s + k.per_token_s + k.per_seq_s + k.per_context_token_s <= 0) {
+      latency.report("model", "'linear' needs at least one positive coefficient under latency.linear "
+                              "(fixed_us, per_token_us, per_seq_us, per_context_token_us)");
     }
   }
 

@@ -254,6 +254,14 @@ std::string to_yaml(const Scenario& scenario) {
   w.close();
   w.key("compute_efficiency", optional_double(l.compute_efficiency));
   w.key("memory_efficiency", optional_double(l.memory_efficiency));
+  if (l.kind == LatencyModelKind::kLinear) {
+    w.open("linear");
+    w.key("fixed_us", format_double(l.linear.fixed_s * 1e6));
+    w.key("per_token_us", format_double(l.linear.per_token_s * 1e6));
+    w.key("per_seq_us", format_double(l.linear.per_seq_s * 1e6));
+    w.key("per_context_token_us", format_double(l.linear.per_context_token_s * 1e6));
+    w.close();
+  }
   w.close();
 
   const OutputConfig& o = scenario.output;

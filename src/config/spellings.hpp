@@ -83,7 +83,8 @@ inline const SpellingTable<ArrivalKind>& arrival_kind_spellings() {
 
 inline const SpellingTable<LatencyModelKind>& latency_model_spellings() {
   static const SpellingTable<LatencyModelKind> table = {{"roofline", LatencyModelKind::kRoofline},
-                                                        {"profile", LatencyModelKind::kProfile}};
+                                                        {"profile", LatencyModelKind::kProfile},
+                                                        {"linear", LatencyModelKind::kLinear}};
   return table;
 }
 

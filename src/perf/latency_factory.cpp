@@ -41,18 +41,55 @@ class StepTableLatencyModel : public StepLatencyModel {
 
  private:
   [[nodiscard]] double measured_s(const StepShape& shape) const {
-    double s = 0;
-    if (shape.prefill_tokens > 0) s += table_.prefill_s_by_tokens(static_cast<double>(shape.prefill_tokens));
-    if (shape.num_decode_seqs > 0) {
-      const double batch = shape.num_decode_seqs;
-      s += table_.decode_s_by_batch_and_context(batch, static_cast<double>(shape.decode_context_tokens) / batch);
-    }
-    return s;
+    const double batch = shape.num_decode_seqs;
+    const double mean_context = batch > 0 ? static_cast<double>(shape.decode_context_tokens) / batch : 0.0;
+    return table_.step_s(static_cast<double>(shape.prefill_tokens), batch, mean_context);
   }
 
   StepTable table_;
   std::unique_ptr<RooflineLatencyModel> roofline_;
   std::string source_;
+};
+
+// `latency.model: linear` (LinearLatencyCoefficients): an analytic step time with no hidden terms.
+class LinearStepLatencyModel : public StepLatencyModel {
+ public:
+  explicit LinearStepLatencyModel(const LinearLatencyCoefficients& k) : k_(k) {}
+
+  [[nodiscard]] SimTimeNs step_time_ns(const StepShape& shape) const override {
+    if (shape.num_seqs() <= 0 && shape.total_tokens() <= 0) return 0;
+    return std::max<SimTimeNs>(1, seconds_to_ns(total_s(shape)));
+  }
+
+  // Each term goes to the operator it stands for: fixed + per-sequence -> engine overhead, per-token ->
+  // QKV/O projection (the token-proportional layers), per-context-token -> prefill / decode attention.
+  void step_breakdown(const StepShape& shape, OperatorBreakdown& out) const override {
+    out.fill(0.0);
+    if (shape.num_seqs() <= 0 && shape.total_tokens() <= 0) return;
+    out[static_cast<std::size_t>(Operator::kEngineOverhead)] = k_.fixed_s + k_.per_seq_s * shape.num_seqs();
+    out[static_cast<std::size_t>(Operator::kQkvoProjection)] =
+        k_.per_token_s * static_cast<double>(shape.total_tokens());
+    out[static_cast<std::size_t>(Operator::kAttentionPrefill)] =
+        k_.per_context_token_s * static_cast<double>(shape.prefill_kv_tokens);
+    out[static_cast<std::size_t>(Operator::kAttentionDecode)] =
+        k_.per_context_token_s * static_cast<double>(shape.decode_context_tokens);
+  }
+
+  [[nodiscard]] std::string describe() const override {
+    std::ostringstream o;
+    o << "linear step time: " << k_.fixed_s * 1e6 << " us + " << k_.per_token_s * 1e6 << " us/token + "
+      << k_.per_seq_s * 1e6 << " us/sequence + " << k_.per_context_token_s * 1e6 << " us/context token";
+    return o.str();
+  }
+
+ private:
+  [[nodiscard]] double total_s(const StepShape& shape) const {
+    return k_.fixed_s + k_.per_token_s * static_cast<double>(shape.total_tokens()) +
+           k_.per_seq_s * static_cast<double>(shape.num_seqs()) +
+           k_.per_context_token_s * static_cast<double>(shape.prefill_kv_tokens + shape.decode_context_tokens);
+  }
+
+  LinearLatencyCoefficients k_;
 };
 
 }  // namespace
@@ -87,6 +124,31 @@ BuiltLatencyModel make_latency_model(const ModelArchitecture& arch, const Cluste
                                      const ServingConfig& serving, const LatencyConfig& latency,
                                      std::int64_t max_step_tokens, int replica_index, std::uint64_t routing_seed) {
   BuiltLatencyModel built;
+  if (latency.kind != LatencyModelKind::kProfile) {
+    // Tables are read only by the profile model; refuse them rather than run silently without them.
+    const std::pair<const char*, const std::string*> tables[] = {
+        {"latency.step_table", &latency.step_table_path},
+        {"latency.mlp_table", &latency.mlp_table_path},
+        {"latency.all_reduce_table", &latency.all_reduce_table_path},
+        {"latency.moe_table", &latency.moe_table_path}};
+    for (const auto& [key, path] : tables) {
+      if (!path->empty()) {
+        throw ConfigError(
+            ConfigIssue{"", 0, 0, key, "is read only by `latency.model: profile`; set it, or remove " + *path});
+      }
+    }
+  }
+  if (latency.kind == LatencyModelKind::kLinear) {
+    if (serving.enable_expert_parallel && arch.is_moe()) {
+      throw ConfigError(ConfigIssue{"", 0, 0, "latency.model",
+                                    "'linear' gives the whole step time; with serving.enable_expert_parallel the "
+                                    "experts are timed per GPU from the routing: use roofline or profile"});
+    }
+    // The whole step from the formula: no GPU profile, tables or engine overhead take part.
+    built.profile_source = "none (latency.model: linear)";
+    built.model = std::make_unique<LinearStepLatencyModel>(latency.linear);
+    return built;
+  }
   const GpuProfile profile = resolve_gpu_profile(latency, cluster.gpu, built.profile_source);
   if (const std::string warning = uncalibrated_gpu_warning(latency, cluster.gpu); !warning.empty()) {
     // Once per GPU per process: studies build one model per candidate deployment.

@@ -175,6 +175,15 @@ StepTable read_step_table_csv(const std::filesystem::path& path) {
   return out;
 }
 
+double StepTable::step_s(double prefill_tokens, double decode_seqs, double decode_mean_context) const {
+  const double prefill = prefill_tokens > 0 ? prefill_s_by_tokens(prefill_tokens) : 0.0;
+  const double decode = decode_seqs > 0 ? decode_s_by_batch_and_context(decode_seqs, decode_mean_context) : 0.0;
+  if (prefill_tokens <= 0 || decode_seqs <= 0) return prefill + decode;
+  // Both parts were measured as whole steps: the fixed per-step cost is counted once. The min() keeps a
+  // mixed step at least as long as either of its parts when the extrapolated intercept is large.
+  return prefill + decode - std::min({fixed_s(), prefill, decode});
+}
+
 GroupedTable2D read_moe_layer_table_csv(const std::filesystem::path& path) {
   const auto table = perf_detail::CsvTable::read(path);
   const std::size_t c_tokens = table.column("tokens");

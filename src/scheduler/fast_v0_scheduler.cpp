@@ -151,6 +151,7 @@ bool FastV0Scheduler::schedule_prefills(StepPlan& plan) {
     plan.work.push_back({id, static_cast<std::int32_t>(full)});
     plan.shape.num_prefill_seqs += 1;
     plan.shape.prefill_tokens += full;
+    plan.shape.prefill_kv_tokens += full;  // computed == 0
     const double c = static_cast<double>(full);
     plan.shape.prefill_attention_pairs += c * (c + 1.0) / 2.0;  // computed == 0 before a (re)prefill
     list_push_back(id);

@@ -46,12 +46,13 @@ bool ReplicaScheduler::schedule(StepPlan& plan, SimTimeNs now) {
   return schedule_v0_default(plan);
 }
 
-void ReplicaScheduler::add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens) {
+// Inlined into the scheduling loops: it runs once per scheduled request per step.
+[[gnu::always_inline]] inline void ReplicaScheduler::add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens,
+                                                                bool decode) {
   const RequestState& r = requests_[static_cast<std::size_t>(id)];
   plan.work.push_back({id, tokens});
-  // A decode computes the one token sampled last step, with the whole sequence as context.
-  const bool is_decode = tokens == 1 && r.generated > 0 && r.computed == r.length() - 1;
-  if (is_decode) {
+  if (decode) {
+    // A decode computes the one token sampled last step, with the whole sequence as context.
     plan.shape.num_decode_seqs += 1;
     plan.shape.decode_context_tokens += r.length();
   } else {
@@ -59,6 +60,7 @@ void ReplicaScheduler::add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t
     const double s = r.computed;
     plan.shape.num_prefill_seqs += 1;
     plan.shape.prefill_tokens += tokens;
+    plan.shape.prefill_kv_tokens += r.computed + tokens;
     plan.shape.prefill_attention_pairs += c * (s + (c + 1.0) / 2.0);
   }
 }
@@ -84,6 +86,7 @@ PreemptionOutcome preempt_request(RequestState& v, BlockManager& blocks, Preempt
   blocks.release(v.blocks);
   v.blocks = 0;
   v.computed = 0;
+  v.decoding = false;  // reset_state_for_recompute: stage = PREFILL (sequence.py:308-315)
   v.status = RequestStatus::kWaiting;
   return PreemptionOutcome::kRecompute;
 }
@@ -133,7 +136,7 @@ bool ReplicaScheduler::schedule_v0_default(StepPlan& plan) {
       blocks_.allocate(1);
       r.blocks += 1;
     }
-    add_to_plan(plan, id, 1);
+    add_to_plan(plan, id, 1, /*decode=*/true);
     scratch_kept_.push_back(id);
   }
   // Preempted (recompute) requests go to the front of waiting, earliest admitted first
@@ -167,6 +170,16 @@ void ReplicaScheduler::schedule_v0_prefills(StepPlan& plan, std::int64_t& budget
       reject(id, plan);
       continue;
     }
+    if (chunking && full > serving_.max_num_batched_tokens && full % serving_.block_size != 0 &&
+        need >= blocks_.total_blocks()) {
+      // DEVIATION from vLLM v0.6.3, which would loop forever here: a prompt that needs several chunks and
+      // every GPU block (possible only with the watermark at 0, i.e. under 100 blocks) holds them all after
+      // its first chunk, and its next chunk needs one more free block (can_append_slots, see
+      // schedule_v0_chunked): it would preempt itself at every step. Ignored as a prompt that cannot fit.
+      waiting_.pop_front();
+      reject(id, plan);
+      continue;
+    }
     if (status == AllocationStatus::kLater) break;  // FCFS head-of-line blocking on memory
     std::int64_t tokens = full;
     if (chunking) tokens = std::min(tokens, serving_.max_num_batched_tokens - budget_tokens);
@@ -176,8 +189,9 @@ void ReplicaScheduler::schedule_v0_prefills(StepPlan& plan, std::int64_t& budget
     blocks_.allocate(need);
     r.blocks = static_cast<std::int32_t>(need);
     r.status = RequestStatus::kRunning;
+    r.decoding = false;
     if (r.first_scheduled_ns < 0) r.first_scheduled_ns = now_;
-    add_to_plan(plan, id, static_cast<std::int32_t>(tokens));
+    add_to_plan(plan, id, static_cast<std::int32_t>(tokens), /*decode=*/false);
     scratch_prefills_.push_back(id);
     budget_tokens += tokens;
     budget_seqs += 1;
@@ -201,43 +215,59 @@ void ReplicaScheduler::schedule_v0_swapped(StepPlan& plan, std::int64_t& budget_
       blocks_.allocate(1);
       r.blocks += 1;
     }
-    add_to_plan(plan, id, 1);
+    add_to_plan(plan, id, 1, /*decode=*/true);
     running_.push_back(id);
     budget_seqs += 1;
   }
 }
 
 // ----------------------------------------------------------------------------------------------------
-// V0 with chunked prefill: _schedule_chunked_prefill (:1090-1172). Running requests first (decodes one
-// token, partial prefills a chunk), then swapped, then new prefills; one shared token budget.
+// V0 with chunked prefill: _schedule_chunked_prefill (scheduler.py:1090-1172 @v0.6.3). Running requests
+// first (decodes one token, partial prefills a chunk), then swapped, then new prefills; one shared token
+// budget; recompute victims go back to the waiting queue only after the new prefills were admitted.
 bool ReplicaScheduler::schedule_v0_chunked(StepPlan& plan) {
   std::int64_t budget_tokens = 0;
   std::int64_t budget_seqs = 0;  // running sequences are NOT pre-counted in this path
+  const std::int64_t block_size = serving_.block_size;
   scratch_victims_.clear();
   scratch_decodes_.clear();
   scratch_prefills_.clear();
   std::size_t head = 0;
   std::size_t tail = running_.size();
+  // _schedule_running (:493-645).
   while (head < tail) {
     const std::int32_t id = running_[head];
     RequestState& r = requests_[static_cast<std::size_t>(id)];
-    const std::int64_t remaining = r.length() - r.computed;
+    // _get_num_new_tokens (:1590-1650) via Sequence.get_num_new_tokens (sequence.py:592-601): 1 in
+    // stage DECODE, else every uncomputed token; chunked to the budget left. The stage, not the count,
+    // decides: a recomputed request with one token left is a one-token prefill chunk.
+    const bool decode = r.decoding;
+    const std::int64_t remaining = decode ? 1 : r.length() - r.computed;
     const std::int64_t tokens = std::min(remaining, serving_.max_num_batched_tokens - budget_tokens);
     if (tokens <= 0 || budget_seqs + 1 > serving_.max_num_seqs) break;  // budget exhausted: the rest wait
     ++head;
-    const bool is_decode = remaining == 1 && r.generated > 0;
+    // Every running group, decode or partial prefill, must pass _can_append_slots before it is scheduled
+    // (_schedule_running's `while not self._can_append_slots(...)` loop, :563-615). Block manager v2 (the v0.6.3 default), can_append_slots
+    // (block_manager_v2.py:202-229): the blocks "touched" by appending the sequence's unseen tokens
+    // (block_table.py:336-354: 1 + ceil((n - first_chunk) / block_size), first_chunk = block_size -
+    // full_slots % block_size) must be free. A decode appends n = 1 token: always 1 block. A partial
+    // prefill appends nothing (its whole prompt was written into the table at admission, so n = 0):
+    // 1 block when the allocated length is not a multiple of the block size, else 0. So a partial
+    // prefill can preempt others, or itself, although its own blocks are all allocated.
+    const std::int64_t need = decode ? 1 : (r.length() % block_size != 0 ? 1 : 0);
     bool self_preempted = false;
-    if (is_decode) {
-      while (blocks_.free_blocks() < 1) {
-        const std::int32_t victim = (head < tail) ? running_[--tail] : id;
-        if (preempt(victim, plan, /*allow_swap=*/true)) scratch_victims_.push_back(victim);
-        if (victim == id) {
-          self_preempted = true;
-          break;
-        }
+    while (blocks_.free_blocks() < need) {
+      const std::int32_t victim = (head < tail) ? running_[--tail] : id;
+      if (preempt(victim, plan, /*allow_swap=*/true)) scratch_victims_.push_back(victim);
+      if (victim == id) {
+        self_preempted = true;
+        break;
       }
-      if (self_preempted) break;
-      if (blocks_for_tokens(r.length(), serving_.block_size) > r.blocks) {
+    }
+    if (self_preempted) break;
+    if (decode) {
+      // append_slots: a new block when the token being written starts one.
+      if (blocks_for_tokens(r.length(), block_size) > r.blocks) {
         blocks_.allocate(1);
         r.blocks += 1;
       }
@@ -245,24 +275,28 @@ bool ReplicaScheduler::schedule_v0_chunked(StepPlan& plan) {
     } else {
       scratch_prefills_.push_back(id);  // blocks for the whole prompt were taken at admission
     }
-    add_to_plan(plan, id, static_cast<std::int32_t>(tokens));
+    add_to_plan(plan, id, static_cast<std::int32_t>(tokens), decode);
     budget_tokens += tokens;
     budget_seqs += 1;
   }
-  // New running order: not-scheduled remainder, then decodes, then partial prefills (:1150-1160).
+  // New running order (end of _schedule_chunked_prefill, :1090-1172): the not-scheduled remainder stays at the front of self.running,
+  // then swapped-in, then this step's decodes, then its partial prefills, then the new prefills.
   scratch_kept_.assign(running_.begin() + static_cast<std::ptrdiff_t>(head),
                        running_.begin() + static_cast<std::ptrdiff_t>(tail));
-  scratch_kept_.insert(scratch_kept_.end(), scratch_decodes_.begin(), scratch_decodes_.end());
-  scratch_kept_.insert(scratch_kept_.end(), scratch_prefills_.begin(), scratch_prefills_.end());
   running_.swap(scratch_kept_);
-  scratch_prefills_.clear();
-  for (const std::int32_t victim : scratch_victims_) waiting_.push_front(victim);
   if (plan.preempted == 0 && !swapped_.empty()) schedule_v0_swapped(plan, budget_seqs);
+  running_.insert(running_.end(), scratch_decodes_.begin(), scratch_decodes_.end());
+  running_.insert(running_.end(), scratch_prefills_.begin(), scratch_prefills_.end());
+  scratch_prefills_.clear();
   if (swapped_.empty()) {
     // Running sequences do count for max_num_seqs when admitting new ones.
     auto seqs_for_admission = std::max<std::int64_t>(budget_seqs, static_cast<std::int64_t>(running_.size()));
     schedule_v0_prefills(plan, budget_tokens, seqs_for_admission, /*chunking=*/true);
   }
+  // self.waiting.extendleft(running_scheduled.preempted) comes after _schedule_prefills (both in :1090-1172): a
+  // victim is not re-admitted in the step that preempted it and does not block this step's new prompts.
+  // Victims were taken latest-admitted first, so pushing each to the front leaves the earliest in front.
+  for (const std::int32_t victim : scratch_victims_) waiting_.push_front(victim);
   return !plan.work.empty() || plan.preempted > 0 || plan.rejected > 0;
 }
 
@@ -304,7 +338,10 @@ bool ReplicaScheduler::schedule_v1(StepPlan& plan) {
       }
     }
     if (self_preempted) break;
-    add_to_plan(plan, id, static_cast<std::int32_t>(tokens));
+    // V1 has no stages (num_computed_tokens only); a one-token step of a request that has sampled is
+    // priced as a decode.
+    add_to_plan(plan, id, static_cast<std::int32_t>(tokens),
+                tokens == 1 && r.generated > 0 && r.computed == r.length() - 1);
     budget -= tokens;
     ++i;
   }
@@ -323,7 +360,7 @@ bool ReplicaScheduler::schedule_v1(StepPlan& plan) {
       r.status = RequestStatus::kRunning;
       if (r.first_scheduled_ns < 0) r.first_scheduled_ns = now_;
       running_.push_back(id);
-      add_to_plan(plan, id, static_cast<std::int32_t>(tokens));
+      add_to_plan(plan, id, static_cast<std::int32_t>(tokens), /*decode=*/false);
       budget -= tokens;
     }
   }
@@ -339,6 +376,7 @@ ReplicaScheduler::StepResult ReplicaScheduler::complete_step(const StepPlan& pla
     RequestState& r = requests_[static_cast<std::size_t>(work.request)];
     r.computed += work.tokens;
     if (r.computed < r.length()) continue;  // a partial prompt chunk samples no token
+    r.decoding = true;  // update_num_computed_tokens: no uncomputed tokens left -> stage DECODE
     r.generated += 1;
     sampled += 1;
     if (r.first_token_ns < 0) r.first_token_ns = now;

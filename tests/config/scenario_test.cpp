@@ -809,5 +809,38 @@ TEST(ScenarioExpertParallel, AWholeReplicaMoeTableCannotStandForPerGpuExperts) {
                              kWorkload));
 }
 
+// ------------------------------------------------------------------------------------------ latency model
+
+// Line numbers: kCluster is lines 1-7, kWorkload 8-12, so `latency:` is line 13.
+TEST(ScenarioLatency, ATableWithTheRooflineModelIsRefusedAtItsKey) {
+  ScratchDir dir;
+  dir.write("steps.csv", "phase,num_tokens,batch_size,context_len,time_ms\nprefill,1,1,0,1\ndecode,0,1,1,1\n");
+  EXPECT_THAT(issues_of(kCluster + kWorkload + "latency:\n  step_table: steps.csv\n", dir.path()),
+              ElementsAre(HasSubstr("test.yaml:14:15: latency.step_table: is read only by `model: profile` "
+                                    "(this scenario's model is 'roofline')")));
+  EXPECT_NO_THROW((void)load(kCluster + kWorkload + "latency: {model: profile, step_table: steps.csv}\n", dir.path()));
+}
+
+TEST(ScenarioLatency, LinearModelReadsItsCoefficientsInMicroseconds) {
+  const Scenario s = load(kCluster + kWorkload +
+                          "latency:\n  model: linear\n  linear: {fixed_us: 500, per_token_us: 20, per_seq_us: 1.5, "
+                          "per_context_token_us: 0.25}\n");
+  EXPECT_EQ(s.latency.kind, LatencyModelKind::kLinear);
+  EXPECT_DOUBLE_EQ(s.latency.linear.fixed_s, 500e-6);
+  EXPECT_DOUBLE_EQ(s.latency.linear.per_token_s, 20e-6);
+  EXPECT_DOUBLE_EQ(s.latency.linear.per_seq_s, 1.5e-6);
+  EXPECT_DOUBLE_EQ(s.latency.linear.per_context_token_s, 0.25e-6);
+  // The echo reads back to the same scenario.
+  const std::string echo = to_yaml(s);
+  EXPECT_EQ(to_yaml(load(echo)), echo);
+  // Coefficients without the model, a model without coefficients, a negative coefficient.
+  EXPECT_THAT(issues_of(kCluster + kWorkload + "latency:\n  linear: {fixed_us: 5}\n"),
+              ElementsAre(HasSubstr("test.yaml:14:11: latency.linear: the linear coefficients are read only by")));
+  EXPECT_THAT(issues_of(kCluster + kWorkload + "latency:\n  model: linear\n"),
+              ElementsAre(HasSubstr("latency.model: 'linear' needs at least one positive coefficient")));
+  EXPECT_THAT(issues_of(kCluster + kWorkload + "latency:\n  model: linear\n  linear: {per_seq_us: -1}\n"),
+              Contains(HasSubstr("latency.linear.per_seq_us: must be >= 0 microseconds")));
+}
+
 }  // namespace
 }  // namespace moesim

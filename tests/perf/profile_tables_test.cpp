@@ -43,6 +43,22 @@ TEST(StepTable, InterpolatesPrefillByTokensAndDecodeByBatchAndContext) {
   EXPECT_NEAR(t.decode_s_by_batch_and_context(5, 200), 0.5 * (0.021 + 0.027), 1e-12);
 }
 
+// A mixed step pays the table's fixed per-step cost once. Prefill rows 100 -> 12 ms, 300 -> 32 ms: slope
+// 0.1 ms/token, so the empty-step intercept (fixed) is 2 ms. Decode (5, 200) = (21 + 27) / 2 = 24 ms.
+TEST(StepTable, AMixedStepPaysTheFixedCostOnce) {
+  const auto path = write_temp("mixed_steps.csv",
+                               "phase,num_tokens,batch_size,context_len,time_ms\n"
+                               "prefill,100,1,0,12\nprefill,300,1,0,32\n"
+                               "decode,0,1,100,20\ndecode,0,1,300,22\ndecode,0,9,100,24\ndecode,0,9,300,30\n");
+  const StepTable t = read_step_table_csv(path);
+  EXPECT_NEAR(t.fixed_s(), 0.002, 1e-12);
+  EXPECT_NEAR(t.step_s(200, 0, 0), 0.022, 1e-12);  // prefill only: the row as measured
+  EXPECT_NEAR(t.step_s(0, 5, 200), 0.024, 1e-12);  // decode only: the row as measured
+  EXPECT_NEAR(t.step_s(200, 5, 200), 0.022 + 0.024 - 0.002, 1e-12);  // mixed: 44 ms, not 46
+  // 10 tokens: 3 ms of prefill, of which 2 ms are the fixed part paid once.
+  EXPECT_NEAR(t.step_s(10, 5, 200), 0.003 + 0.024 - 0.002, 1e-12);
+}
+
 TEST(StepTable, UnknownPhaseIsAnInputErrorWithRowAndColumn) {
   const auto path = write_temp("bad_steps.csv", "phase,num_tokens,batch_size,context_len,time_ms\nprefil,1,1,0,1\n");
   try {

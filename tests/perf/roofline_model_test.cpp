@@ -189,6 +189,51 @@ TEST(LatencyFactory, MoeLayerTableDrivesTheExpertOperator) {
   EXPECT_LE(b[static_cast<std::size_t>(Operator::kMoeExperts)], 32 * 50.23e-6 + 1e-12);
 }
 
+// latency.model: linear, hand-computed. Coefficients: fixed 100 us, 2 us/token, 10 us/sequence,
+// 0.01 us/context token. Step: a 32-token chunk after 64 computed (KV 96), a fresh 10-token chunk (KV 10),
+// and 3 decodes of lengths 100, 200, 300. Tokens 32 + 10 + 3 = 45, sequences 5, context 96 + 10 + 600 =
+// 706: 100 + 90 + 50 + 7.06 = 247.06 us.
+TEST(LatencyFactory, LinearModelIsTheFormulaAndNothingElse) {
+  LatencyConfig latency;
+  latency.kind = LatencyModelKind::kLinear;
+  latency.linear = {100e-6, 2e-6, 10e-6, 0.01e-6};
+  const auto built = make_latency_model(llama2_7b(), a100_node(), ServingConfig{}, latency, 512);
+  StepShape shape;
+  shape.num_prefill_seqs = 2;
+  shape.prefill_tokens = 42;
+  shape.prefill_kv_tokens = 96 + 10;
+  shape.prefill_attention_pairs = 32 * (64 + 16.5) + 10 * 5.5;  // not used by this model
+  shape.num_decode_seqs = 3;
+  shape.decode_context_tokens = 600;
+  EXPECT_EQ(built.model->step_time_ns(shape), 247060);
+  EXPECT_EQ(built.model->step_time_ns(StepShape{}), 0);
+  OperatorBreakdown b{};
+  built.model->step_breakdown(shape, b);
+  EXPECT_NEAR(b[static_cast<std::size_t>(Operator::kEngineOverhead)], 150e-6, 1e-15);
+  EXPECT_NEAR(b[static_cast<std::size_t>(Operator::kQkvoProjection)], 90e-6, 1e-15);
+  EXPECT_NEAR(b[static_cast<std::size_t>(Operator::kAttentionPrefill)], 1.06e-6, 1e-15);
+  EXPECT_NEAR(b[static_cast<std::size_t>(Operator::kAttentionDecode)], 6e-6, 1e-15);
+  double sum = 0;
+  for (double v : b) sum += v;
+  EXPECT_NEAR(sum, 247.06e-6, 1e-15);
+  EXPECT_NE(built.model->describe().find("linear"), std::string::npos);
+}
+
+TEST(LatencyFactory, TablesWithoutTheProfileModelAreRefused) {
+  for (const LatencyModelKind kind : {LatencyModelKind::kRoofline, LatencyModelKind::kLinear}) {
+    LatencyConfig latency;
+    latency.kind = kind;
+    latency.linear.fixed_s = 1e-3;
+    latency.step_table_path = "steps.csv";
+    try {
+      (void)make_latency_model(llama2_7b(), a100_node(), ServingConfig{}, latency, 64);
+      FAIL() << "expected ConfigError";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.issues().front().yaml_path, "latency.step_table");
+    }
+  }
+}
+
 TEST(AnalyticServingModel, MaxBatchFollowsThePapersFormulaInBytes) {
   const auto m = build(llama2_7b(), 1, 1, 8192);
   AnalyticServingInputs in;

@@ -5,7 +5,19 @@
 
 namespace moesim {
 
-enum class LatencyModelKind { kRoofline, kProfile };  // "roofline", "profile"
+enum class LatencyModelKind { kRoofline, kProfile, kLinear };  // "roofline", "profile", "linear"
+
+// `latency.model: linear`: an analytic step time, for cross-checking the scheduler against other simulators
+// with the same formula (docs/latency-model.md). Seconds; a step of P prefill chunks and D decodes costs
+//   fixed + per_token * (prefill tokens + D) + per_seq * (P + D)
+//         + per_context_token * (sum over chunks of computed + chunk tokens + sum over decodes of length).
+// An empty step costs 0. No engine overhead is added on top: fixed and per_seq stand for it.
+struct LinearLatencyCoefficients {
+  double fixed_s = 0;
+  double per_token_s = 0;
+  double per_seq_s = 0;
+  double per_context_token_s = 0;
+};
 
 struct LatencyConfig {
   LatencyModelKind kind = LatencyModelKind::kRoofline;
@@ -23,6 +35,8 @@ struct LatencyConfig {
   // Efficiency overrides (fraction of peak), unset = calibrated values.
   std::optional<double> compute_efficiency;
   std::optional<double> memory_efficiency;
+  // kLinear only.
+  LinearLatencyCoefficients linear;
 };
 
 }  // namespace moesim

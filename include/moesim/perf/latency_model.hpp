@@ -18,6 +18,8 @@ struct StepShape {
   // Sum over prefill chunks of c * (s + (c + 1) / 2): query-key pairs of causal attention for a chunk of
   // c tokens after s already-computed tokens. Attention prefill FLOPs are 4 * head_dim * heads * this.
   double prefill_attention_pairs = 0;
+  // Sum over prefill chunks of s + c: KV tokens each chunk attends to (its computed context plus itself).
+  std::int64_t prefill_kv_tokens = 0;
   std::int32_t num_decode_seqs = 0;  // one token each
   std::int64_t decode_context_tokens = 0;  // sum of context lengths read by the decodes (incl. new token)
   [[nodiscard]] std::int64_t total_tokens() const { return prefill_tokens + num_decode_seqs; }

@@ -67,9 +67,17 @@ struct VidurAllReduceRow {
 };
 [[nodiscard]] std::vector<VidurAllReduceRow> read_vidur_all_reduce_csv(const std::filesystem::path& path);
 
+// A per-step table: whole measured steps, prefill-only by prompt tokens, decode-only by (batch, mean
+// context). Each measured step includes the per-step cost that does not grow with the work (launches,
+// scheduling, sampling setup); a mixed step (chunked prefill, V1) must pay it once, not once per part.
 struct StepTable {
   LinearTable1D prefill_s_by_tokens;
   GroupedTable2D decode_s_by_batch_and_context;
+  // Seconds. A mixed step of prefill tokens T and D decodes at mean context c costs
+  //   prefill(T) + decode(D, c) - min(fixed_s, prefill(T), decode(D, c))
+  // where fixed_s = the prefill curve extrapolated to 0 tokens (clamped at 0): the step time with no work.
+  [[nodiscard]] double fixed_s() const { return prefill_s_by_tokens(0.0); }
+  [[nodiscard]] double step_s(double prefill_tokens, double decode_seqs, double decode_mean_context) const;
 };
 [[nodiscard]] StepTable read_step_table_csv(const std::filesystem::path& path);
 

@@ -88,7 +88,9 @@ class ReplicaScheduler {
   // victim must go back to the waiting queue (recompute); the caller decides where.
   bool preempt(std::int32_t victim, StepPlan& plan, bool allow_swap);
   void reject(std::int32_t id, StepPlan& plan);
-  void add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens);
+  // Appends `tokens` of request `id` to the plan; `decode` prices it as a decode (context = whole
+  // sequence), else as a prefill chunk on top of the `computed` tokens.
+  void add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens, bool decode);
 
   ServingConfig serving_;
   std::int64_t prompt_limit_;  // V0: min(max_model_len, max_num_batched_tokens) (scheduler.py:756-770)

@@ -26,6 +26,11 @@ struct RequestState {
   std::int32_t preemptions = 0;
   std::int32_t replica = -1;
   RequestStatus status = RequestStatus::kPending;
+  // vLLM SequenceData.stage (sequence.py, v0.6.3): false = PREFILL (admitted or recomputed, prompt + outputs
+  // not all in the KV cache yet), true = DECODE (set once a step samples a token, reset on recompute). A
+  // recomputed request with one token left to prefill is still in PREFILL, which the numbers alone
+  // (computed == length - 1, generated > 0) cannot tell from a decode.
+  bool decoding = false;
   SimTimeNs arrival_ns = 0;
   SimTimeNs first_scheduled_ns = -1;
   SimTimeNs first_token_ns = -1;
