@@ -101,5 +101,42 @@ class PandasLoad(unittest.TestCase):
             moesim.load(self.path)
 
 
+class PlotHelpers(unittest.TestCase):
+    def test_rolling_mean_by_hand(self):
+        import plot_results
+        # Alternating prefill (1 sequence) and decode (9 sequences) steps: window 2 gives 5 once full.
+        self.assertEqual(list(plot_results.rolling_mean(np.array([1, 9, 1, 9, 1]), 2)), [1.0, 5.0, 5.0, 5.0, 5.0])
+        self.assertEqual(list(plot_results.rolling_mean(np.array([2, 4, 6]), 1)), [2.0, 4.0, 6.0])
+        self.assertEqual(list(plot_results.rolling_mean(np.array([3, 6, 9, 12]), 3)), [3.0, 4.5, 6.0, 9.0])
+
+    def test_engine_overhead_is_labelled_cpu(self):
+        import plot_results
+        self.assertEqual(plot_results.operator_label("engine_overhead"), "engine_overhead (CPU)")
+        self.assertEqual(plot_results.operator_label("attention_decode"), "attention_decode")
+
+
+class TraceExport(unittest.TestCase):
+    def test_one_slice_per_step_with_its_kind_and_two_counters(self):
+        import json
+        import trace_export
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "results.h5")
+            write_valid_file(path)
+            out = os.path.join(tmp, "trace.json")
+            self.assertEqual(trace_export.main([path, "-o", out]), 0)
+            self.assertEqual(sorted(os.listdir(tmp)), ["results.h5", "trace.json"])
+            events = json.load(open(out))["traceEvents"]
+        slices = [e for e in events if e["ph"] == "X"]
+        # The fixture's steps: prefill tokens 200, 0, 100, 0, 0, 0; decodes 0, 1, 1, 2, 2, 1.
+        self.assertEqual([e["name"] for e in slices], ["prefill", "decode", "mixed", "decode", "decode", "decode"])
+        self.assertEqual([e["ts"] for e in slices], [0.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0])
+        self.assertEqual({e["dur"] for e in slices}, {2000.0})
+        batch = [e["args"]["sequences"] for e in events if e["ph"] == "C" and e["name"].endswith("batch")]
+        self.assertEqual(batch, [2, 1, 2, 2, 2, 1])
+        kv = [e["args"]["used"] for e in events if e["ph"] == "C" and e["name"].endswith("kv blocks")]
+        self.assertEqual(kv, [3, 4, 6, 7, 7, 4])
+        self.assertIn({"ph": "M", "pid": 1, "tid": 0, "name": "thread_name", "args": {"name": "replica 0"}}, events)
+
+
 if __name__ == "__main__":
     unittest.main()
