@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 # Schema versions this reader understands (root attribute `schema_version`; docs/hdf5-schema.md).
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)  # 1: the status lookup sat in /requests/status_names
 
 # Required contents of schema version 1, in the writer's order (src/io/results_file.cpp).
 SUMMARY_NAMES = [
@@ -47,8 +47,8 @@ REQUEST_COLUMNS = [
     "id", "arrival_s", "first_scheduled_s", "first_token_s", "completion_s", "ttft_s", "tpot_s", "e2e_s",
     "prompt_tokens", "output_tokens", "generated_tokens", "preemptions", "replica", "status",
 ]
-# Lookup tables stored beside the request columns (not one row per request).
-REQUEST_LOOKUPS = ["status_names"]
+# The lookup of /requests/status codes: a table of its own (every group is one table).
+REQUEST_STATUS_COLUMNS = ["code", "name"]
 ITERATION_COLUMNS = [
     "replica", "step_index", "start_s", "duration_s", "num_prefill_seqs", "prefill_tokens", "num_decode_seqs",
     "decode_context_tokens", "kv_blocks_used", "kv_blocks_total", "waiting", "running", "preempted",
@@ -219,7 +219,7 @@ def _check_requests(check: _Checker, req: dict, status_names: list[str]) -> None
         bad = (req["status"] < 0) | (req["status"] >= len(status_names))
         if bad.any():
             check.fail(f"/{g}/status", f"row {_first_bad_row(bad)}: code {req['status'][bad][0]} is not in "
-                                       f"0..{len(status_names) - 1} (see /requests/status_names)")
+                                       f"0..{len(status_names) - 1} (see /request_status)")
     if "status" in req and "ttft_s" in req:
         finished = req["status"] == STATUS_FINISHED
         bad = finished & np.isnan(req["ttft_s"])
@@ -371,9 +371,17 @@ def _load(path: str, check: _Checker) -> Optional[Results]:
         requests = iterations = timeseries = None
         status_names: list[str] = []
         if "requests" in h5:
-            requests = _read_table(h5, "requests", REQUEST_COLUMNS + REQUEST_LOOKUPS, check,
-                                   lookups=tuple(REQUEST_LOOKUPS))
-            status_names = list(requests.pop("status_names", []))
+            if version == 1:
+                requests = _read_table(h5, "requests", REQUEST_COLUMNS + ["status_names"], check,
+                                       lookups=("status_names",))
+                status_names = [str(n) for n in requests.pop("status_names", [])]
+            else:
+                requests = _read_table(h5, "requests", REQUEST_COLUMNS, check)
+            if version != 1 and check.require("request_status" in h5, "/request_status",
+                             "required with /requests (the names of the status codes)"):
+                lookup = _read_table(h5, "request_status", REQUEST_STATUS_COLUMNS, check)
+                if "code" in lookup and "name" in lookup and len(lookup["code"]) == len(lookup["name"]):
+                    status_names = [str(n) for _, n in sorted(zip(lookup["code"].tolist(), lookup["name"]))]
             _check_requests(check, requests, status_names)
         if "iterations" in h5:
             iterations = _read_table(h5, "iterations", ITERATION_COLUMNS, check)

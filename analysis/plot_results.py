@@ -4,7 +4,8 @@
     /usr/bin/python3 analysis/plot_results.py results.h5 --out-dir plots/
 
 Writes, when the data is in the file (optional groups missing -> that plot is skipped with a message):
-  batch_size.png   sequences per step over time (/iterations) and running requests (/timeseries)
+  batch_size.png   sequences per step over time (/iterations; rolling mean over the raw steps, faint) and
+                   running requests (/timeseries)
   kv_usage.png     KV-cache utilisation over time (/timeseries, else per replica from /iterations)
   latency_cdf.png  CDFs of TTFT and TPOT over finished requests (/requests), summary p50/p99 marked
   operators.png    time per operator summed over recorded steps (/operators), when any is non-zero
@@ -35,6 +36,23 @@ def _title(results: Results, what: str) -> str:
     return f"{results.scenario_name}: {what}{suffix}"
 
 
+def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last `window` values at each position (fewer at the start): prefill and decode steps
+    alternate, so the raw series fills the plot as a solid band; the rolling mean shows the trend."""
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) == 0:
+        return values
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return (sums[1:] - sums[np.maximum(np.arange(1, len(values) + 1) - window, 0)]) / counts
+
+
+def operator_label(name: str) -> str:
+    """engine_overhead is fitted CPU time of the serving engine (scheduling, sampling, Python), not a GPU
+    kernel; say so on the chart."""
+    return f"{name} (CPU)" if name == "engine_overhead" else name
+
+
 def plot_batch_size(results: Results, path: str) -> Optional[str]:
     it, ts = results.iterations, results.timeseries
     if it is None and ts is None:
@@ -49,7 +67,10 @@ def plot_batch_size(results: Results, path: str) -> Optional[str]:
         seqs = it["num_prefill_seqs"] + it["num_decode_seqs"]
         for replica in np.unique(it["replica"]):
             mask = it["replica"] == replica
-            ax.step(it["start_s"][mask], seqs[mask], where="post", linewidth=0.8, label=f"replica {replica}")
+            window = max(1, int(mask.sum()) // 200)  # ~200 independent points per replica
+            line = ax.step(it["start_s"][mask], seqs[mask], where="post", linewidth=0.5, alpha=0.2)[0]
+            ax.plot(it["start_s"][mask], rolling_mean(seqs[mask], window), color=line.get_color(), linewidth=1.2,
+                    label=f"replica {replica}, mean of {window} steps" if window > 1 else f"replica {replica}")
         mean, _ = results.summary.get("batch_size_mean", (float("nan"), ""))
         ax.axhline(mean, color="black", linestyle="--", linewidth=0.8, label=f"mean {mean:.2f} (all steps)")
         ax.set_ylabel("sequences per step")
@@ -144,11 +165,11 @@ def plot_operators(results: Results, path: str) -> Optional[str]:
     names = sorted(ops, key=ops.get)
     seconds = np.array([ops[n] for n in names])
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
-    ax.barh(names, seconds)
+    ax.barh([operator_label(n) for n in names], seconds)
     total = seconds.sum()
     for i, value in enumerate(seconds):
         ax.text(value, i, f" {100 * value / total:.1f}%", va="center", fontsize="small")
-    ax.set_xlabel("GPU time summed over recorded steps (s)")
+    ax.set_xlabel("time summed over recorded steps (s): GPU operators, and the engine's CPU overhead")
     ax.set_title(_title(results, "time per operator"))
     ax.set_xlim(0, seconds.max() * 1.15)
     ax.grid(alpha=0.3, axis="x")

@@ -87,7 +87,10 @@ AnalyticServingAssumptions cost_assumptions(const CostOptions& o, const po::vari
   if (!gpu) {
     std::string names;
     for (const std::string& n : gpu_catalog_names()) names += (names.empty() ? "" : ", ") + n;
-    throw UsageError("allocate: --gpu: unknown GPU '" + o.gpu + "'; the catalogue has " + names);
+    std::string near;
+    for (const std::string& n : gpu_suggestions(o.gpu)) near += (near.empty() ? "" : " or ") + n;
+    throw UsageError("allocate: --gpu: unknown GPU '" + o.gpu + "'" + (near.empty() ? "" : "; did you mean " + near + "?") +
+                     " (the catalogue has " + names + ")");
   }
   AnalyticServingAssumptions a;
   a.gpu_memory_bytes = gpu->memory_bytes;
@@ -172,9 +175,8 @@ struct Row {
 }  // namespace
 
 int allocate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  (void)err;
   std::string law_path, experts_text = "1,4,8,16,32", overtrain_text, out_path, format = "table", convention;
-  std::string cost_kind = "analytic", scenario_path;
+  std::string cost_kind = "analytic", scenario_path, deprecated_out_path;
   double budget = 0;
   int base_experts = 0;
   CostOptions cost_options;
@@ -207,8 +209,9 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
       ("output-tokens", po::value(&cost_options.output_tokens)->default_value(337.99, "337.99"),
        "analytic cost: mean output length n in tokens (default: ShareGPT, vLLM paper)")
       ("format", po::value(&format)->default_value("table"), "stdout format: table or json")
-      ("out", po::value(&out_path), "HDF5 file to write")
-      ("force", "replace an existing --out file");
+      ("output,o", po::value(&out_path), "HDF5 file to write")
+      ("out", po::value(&deprecated_out_path), "deprecated alias of --output (as every other command spells it)")
+      ("force", "replace an existing --output file");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(desc).run(), vm);
@@ -219,6 +222,11 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
   if (vm.count("help")) {
     out << desc << "\n";
     return 0;
+  }
+  if (!deprecated_out_path.empty()) {
+    if (!out_path.empty()) throw UsageError("allocate: give -o/--output once (--out is its deprecated alias)");
+    err << "moesim allocate: --out is deprecated; use -o/--output (as run, rank, fit and calibrate do)\n";
+    out_path = deprecated_out_path;
   }
   if (law_path.empty()) throw UsageError("allocate: --law is required (e.g. data/laws/moe-composed-epoch-clark.yaml)");
   if (!(budget > 0) || !std::isfinite(budget)) throw UsageError("allocate: --budget must be a number of FLOPs > 0");
@@ -414,20 +422,25 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
     out << "law " << law_path << " (" << to_string(law.form) << "), budget " << std::setprecision(4) << budget << " FLOPs\n"
         << "convention: " << convention_text << "\n"
         << "cost: " << cost_text << "\n";
-    out << std::left << std::setw(13) << "design" << std::right << std::setw(4) << "E" << std::setw(6) << "r"
-        << std::setw(11) << "N" << std::setw(11) << "D" << std::setw(9) << "loss" << std::setw(10) << "FLOPs"
-        << std::setw(8) << "D/N" << std::setw(11) << "active" << std::setw(11) << "total" << std::setw(7) << "h"
-        << std::setw(5) << "l" << std::setw(6) << "heads" << std::setw(4) << "G" << std::setw(11) << "$/Mtok";
+    // Every column is right-aligned after one space, so a value that fills its width (1e+21, 3.87e+04)
+    // never runs into its neighbour.
+    out << std::left << std::setw(13) << "design" << std::right << ' ' << std::setw(3) << "E" << ' ' << std::setw(5)
+        << "r" << ' ' << std::setw(10) << "N" << ' ' << std::setw(10) << "D" << ' ' << std::setw(8) << "loss" << ' '
+        << std::setw(9) << "FLOPs" << ' ' << std::setw(9) << "D/N" << ' ' << std::setw(10) << "active" << ' '
+        << std::setw(10) << "total" << ' ' << std::setw(6) << "h" << ' ' << std::setw(4) << "l" << ' '
+        << std::setw(5) << "heads" << ' ' << std::setw(3) << "G" << ' ' << std::setw(10) << "$/Mtok";
     if (intervals) out << "  loss 5-95%          N 5-95%";
     out << "\n";
     for (const Row& r : rows) {
-      out << std::left << std::setw(13) << r.kind << std::right << std::setw(4) << r.a.experts << std::setw(6)
-          << std::setprecision(2) << r.a.fraction_of_optimal << std::setprecision(3) << std::setw(11) << r.a.n_dense
-          << std::setw(11) << r.a.tokens << std::setprecision(5) << std::setw(9) << r.a.loss << std::setprecision(3)
-          << std::setw(10) << r.a.training_flops << std::setw(8) << r.a.tokens_per_parameter() << std::setw(11)
-          << r.a.activated_parameters << std::setw(11) << r.a.total_parameters << std::setw(7) << r.arch.hidden_size
-          << std::setw(5) << r.arch.num_layers << std::setw(6) << r.arch.num_heads << std::setw(4) << (simulated ? std::string("-") : std::to_string(r.cost.gpus))
-          << std::setw(11) << r.cost.usd_per_token * 1e6;
+      out << std::left << std::setw(13) << r.kind << std::right << ' ' << std::setw(3) << r.a.experts << ' '
+          << std::setw(5) << std::setprecision(3) << r.a.fraction_of_optimal << ' ' << std::setw(10) << r.a.n_dense
+          << ' ' << std::setw(10) << r.a.tokens << ' ' << std::setprecision(5) << std::setw(8) << r.a.loss << ' '
+          << std::setprecision(3) << std::setw(9) << r.a.training_flops << ' ' << std::setw(9)
+          << r.a.tokens_per_parameter() << ' ' << std::setw(10) << r.a.activated_parameters << ' ' << std::setw(10)
+          << r.a.total_parameters << ' ' << std::setw(6) << r.arch.hidden_size << ' ' << std::setw(4)
+          << r.arch.num_layers << ' ' << std::setw(5) << r.arch.num_heads << ' ' << std::setw(3)
+          << (simulated ? std::string("-") : std::to_string(r.cost.gpus)) << ' ' << std::setw(10)
+          << r.cost.usd_per_token * 1e6;
       if (intervals) {
         out << "  " << std::setprecision(4) << r.loss_lo << ".." << r.loss_hi << "  " << std::setprecision(3) << r.n_lo
             << ".." << r.n_hi;

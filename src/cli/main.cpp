@@ -1,5 +1,6 @@
 // moesim: the thin executable. Picks a subcommand, runs it, maps errors to exit codes:
-// 0 success, 1 runtime failure, 2 bad usage/config/input, 130 interrupted (SIGINT/SIGTERM).
+// 0 success, 1 runtime failure, 2 bad usage/config/input, 130 / 143 interrupted by SIGINT / SIGTERM
+// (128 + signal; common/interrupt.hpp: a valid output file, possibly marked incomplete, or none).
 #include <exception>
 #include <iostream>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "moesim/cli/commands.hpp"
 #include "moesim/common/errors.hpp"
+#include "moesim/common/interrupt.hpp"
 
 namespace {
 
@@ -30,20 +32,7 @@ commands:
 'moesim <command> --help' shows the options of a command.
 )";
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const std::vector<std::string> all(argv + 1, argv + argc);
-  if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
-    std::cout << kUsage;
-    return all.empty() ? 2 : 0;
-  }
-  if (all[0] == "--version") {
-    std::cout << "moesim " << MOESIM_VERSION_STRING << "\n";
-    return 0;
-  }
-  const std::string command = all[0];
-  const std::vector<std::string> args(all.begin() + 1, all.end());
+int run(const std::string& command, const std::vector<std::string>& args) {
   try {
     if (command == "run") return moesim::cli::run_command(args, std::cout, std::cerr);
     if (command == "describe") return moesim::cli::describe_command(args, std::cout, std::cerr);
@@ -71,4 +60,29 @@ int main(int argc, char** argv) {
     std::cerr << "moesim " << command << ": error: " << e.what() << "\n";
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> all(argv + 1, argv + argc);
+  if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
+    std::cout << kUsage;
+    return all.empty() ? 2 : 0;
+  }
+  if (all[0] == "--version") {
+    std::cout << "moesim " << MOESIM_VERSION_STRING << "\n";
+    return 0;
+  }
+  const std::string command = all[0];
+  const std::vector<std::string> args(all.begin() + 1, all.end());
+  moesim::interrupt::install_signal_handlers(command.c_str());
+  const int code = run(command, args);
+  // A signal that arrived during a cooperative phase whose work then finished anyway (the last step was
+  // already done): the output is complete, but the exit code still says the process was signalled.
+  if (const int signalled = moesim::interrupt::exit_code_for_signal(); signalled != 0 && code == 0) {
+    std::cerr << "moesim " << command << ": interrupted after the work was done; the output is complete\n";
+    return signalled;
+  }
+  return code;
 }

@@ -16,6 +16,7 @@
 #include "moesim/cli/program_options.hpp"
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/errors.hpp"
+#include "moesim/common/interrupt.hpp"
 #include "moesim/study/rank.hpp"
 #include "moesim/study/rank_output.hpp"
 #include "moesim/study/study.hpp"
@@ -24,10 +25,7 @@ namespace moesim::cli {
 
 namespace {
 
-std::atomic<bool> g_rank_stop{false};
-extern "C" void request_rank_stop(int /*signal*/) { g_rank_stop.store(true); }
-
-constexpr int kExitInterrupted = 130;
+constexpr int kExitInterrupted = 130;  // SIGINT's 128 + 2, when no signal number is known
 
 // Progress on stderr: a bar with rate and time left at a terminal, a plain line every 5 s otherwise.
 class Progress {
@@ -141,7 +139,7 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
   Progress progress(err, vm.count("quiet") != 0U);
   study::RankOptions rank_options;
   rank_options.jobs = jobs;
-  rank_options.stop = &g_rank_stop;
+  rank_options.stop = &interrupt::stop_flag();
   rank_options.algorithms = vm.count("no-algorithms") == 0U;
   rank_options.progress = [&progress](std::int64_t done, std::int64_t total) { progress(done, total); };
   if (resume) rank_options.resume = &resumed;
@@ -155,10 +153,11 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
                              OverwritePolicy::kReplace);
     };
   }
-  g_rank_stop.store(false);
-  auto previous_int = std::signal(SIGINT, request_rank_stop);
-  auto previous_term = std::signal(SIGTERM, request_rank_stop);
+  // A signal during the simulations stops the study and the finished part is written marked incomplete;
+  // one while the final files are written removes the temporary file and ends the process.
+  std::optional<interrupt::CooperativeStop> cooperative(std::in_place);
   const study::RankResult result = study::run_rank(spec, rank_options);
+  cooperative.reset();
   const std::vector<study::Table> tables = study::rank_tables(spec, result);
   if (format == "json") {
     out << study::rank_json(spec, tables, result) << "\n";
@@ -172,11 +171,10 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     if (format == "text") out << "wrote " << *output_path << (result.interrupted ? " (marked incomplete)" : "") << "\n";
   }
   if (vm.count("csv") != 0U) study::write_rank_csv(vm["csv"].as<std::string>(), tables, policy);
-  std::signal(SIGINT, previous_int);
-  std::signal(SIGTERM, previous_term);
   if (result.interrupted) {
     err << "moesim rank: interrupted; the ranking covers the simulations finished before the signal\n";
-    return kExitInterrupted;
+    const int code = interrupt::exit_code_for_signal();
+    return code != 0 ? code : kExitInterrupted;
   }
   return 0;
 }

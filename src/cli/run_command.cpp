@@ -13,6 +13,7 @@
 #include "moesim/cli/program_options.hpp"
 #include "moesim/cluster/memory_plan.hpp"
 #include "moesim/common/errors.hpp"
+#include "moesim/common/interrupt.hpp"
 #include "moesim/config/scenario.hpp"
 #include "moesim/io/results_file.hpp"
 #include "moesim/metrics/metrics.hpp"
@@ -25,12 +26,6 @@ namespace moesim::cli {
 
 namespace {
 
-// Set by SIGINT/SIGTERM; the simulation checks it between steps and stops, the finished work is written
-// (marked incomplete) and the process exits 130. A signal flag is the one global the design allows.
-std::atomic<bool> g_stop_requested{false};
-extern "C" void request_stop(int /*signal*/) { g_stop_requested.store(true); }
-
-constexpr int kExitInterrupted = 130;
 
 std::string format_number(double value, int precision) {
   std::ostringstream out;
@@ -120,17 +115,10 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   const std::string format = vm["format"].as<std::string>();
   if (format != "text" && format != "json") throw UsageError("--format must be text or json, got '" + format + "'");
 
-  // Signals from here on stop the run at its next step (or before its first, if they arrive while
-  // loading) and the finished work is written marked incomplete; the handlers are restored on return.
-  g_stop_requested.store(false);
-  struct RestoreSignals {
-    void (*previous_int)(int);
-    void (*previous_term)(int);
-    ~RestoreSignals() {
-      std::signal(SIGINT, previous_int);
-      std::signal(SIGTERM, previous_term);
-    }
-  } restore{std::signal(SIGINT, request_stop), std::signal(SIGTERM, request_stop)};
+  // A signal from here until the simulation ends stops the run at its next step (or before its first, if
+  // it arrives while loading) and the finished work is written marked incomplete; a signal while the
+  // file is being written removes the temporary file and ends the process (common/interrupt.hpp).
+  std::optional<interrupt::CooperativeStop> cooperative(std::in_place);
   Scenario scenario = vm.count("scenario") != 0U
                           ? load_scenario_file(vm["scenario"].as<std::string>())
                           : load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", ".");
@@ -165,9 +153,10 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   // The one library call every command uses (study::simulate_scenario), here with the output tables.
   study::ScenarioRunOptions run_options;
   run_options.keep_tables = true;
-  run_options.stop = &g_stop_requested;
+  run_options.stop = &interrupt::stop_flag();
   run_options.use_fast_v0 = vm.count("reference-scheduler") == 0U;
   const study::ScenarioRunResult run = study::simulate_scenario(scenario, workload, run_options);
+  cooperative.reset();
   const MemoryPlan& plan = run.plan;
   const SimulationOutcome& outcome = run.tables->outcome;
   const MetricsRecorder& recorder = *run.tables->recorder;
@@ -219,7 +208,8 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   }
   if (outcome.interrupted) {
     err << "moesim run: interrupted; results cover the work finished before the signal\n";
-    return kExitInterrupted;
+    const int code = interrupt::exit_code_for_signal();
+    return code != 0 ? code : 130;  // 128 + SIGINT when no signal number is known
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "moesim/common/errors.hpp"
+#include "moesim/common/interrupt.hpp"
 
 namespace moesim {
 
@@ -28,10 +29,13 @@ AtomicOutputPath::AtomicOutputPath(std::filesystem::path final_path, OverwritePo
   }
   temporary_path_ = final_path_;
   temporary_path_ += ".tmp-" + std::to_string(::getpid());
+  // Registered before the file exists, so a signal at any later moment removes it (interrupt.hpp).
+  interrupt_slot_ = interrupt::register_temporary(temporary_path_.c_str());
   // Probe writability now so that a long run does not fail only at the end.
   {
     std::ofstream probe(temporary_path_, std::ios::binary | std::ios::trunc);
     if (!probe) {
+      interrupt::unregister_temporary(interrupt_slot_);
       throw UsageError("cannot write '" + final_path_.string() + "': directory '" + directory.string() +
                        "' is not writable");
     }
@@ -44,6 +48,7 @@ AtomicOutputPath::~AtomicOutputPath() {
     std::error_code ec;
     std::filesystem::remove(temporary_path_, ec);
   }
+  interrupt::unregister_temporary(interrupt_slot_);  // after the removal: no window with the file unregistered
 }
 
 void AtomicOutputPath::commit() {

@@ -188,6 +188,10 @@ class ScenarioParser {
       if (const auto name = cluster.get_string("gpu")) {
         if (auto gpu = find_gpu(*name)) {
           config.gpu = *gpu;
+        } else if (const auto near = gpu_suggestions(*name); !near.empty()) {
+          // A known chip written ambiguously or with another memory/form factor ("A100 80GB", "A100-PCIE-40GB").
+          cluster.report("gpu", "unknown GPU '" + *name + "'; did you mean " + join_alternatives(near) +
+                                    "? (catalogue: " + join_alternatives(gpu_catalog_names()) + ")");
         } else {
           cluster.report_unknown_value("gpu", *name, gpu_catalog_names());
         }

@@ -149,6 +149,50 @@ std::string to_upper(std::string text) {
   return text;
 }
 
+// A GPU name reduced to what identifies a catalogue entry: chip, memory and form factor. Users type the
+// names their tools print: nvidia-smi says "NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe",
+// "NVIDIA H100 80GB HBM3" (torch.cuda.get_device_name() prints the same strings), vendors write
+// "A100 SXM 40GB". Tokens are split at anything but letters and digits and read in any order.
+struct GpuKey {
+  std::string chip;    // "A100", "H100"
+  std::string memory;  // "40GB", "80GB"; "" when not given
+  std::string form;    // "SXM", "PCIE"; "" when not given
+  bool operator==(const GpuKey&) const = default;
+};
+
+GpuKey key_of(const std::string& name) {
+  GpuKey key;
+  std::vector<std::string> tokens(1);
+  for (const char c : to_upper(name)) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      tokens.back() += c;
+    } else if (!tokens.back().empty()) {
+      tokens.emplace_back();
+    }
+  }
+  bool hbm3 = false;
+  for (const std::string& t : tokens) {
+    if (t.empty() || t == "NVIDIA" || t == "TESLA") continue;
+    if (t.rfind("SXM", 0) == 0) {
+      key.form = "SXM";  // SXM4 (A100), SXM5 (H100)
+    } else if (t == "PCIE") {
+      key.form = "PCIE";
+    } else if (t == "HBM3") {
+      hbm3 = true;
+    } else if (t.size() > 2 && t.compare(t.size() - 2, 2, "GB") == 0 &&
+               std::all_of(t.begin(), t.end() - 2, [](unsigned char c) { return std::isdigit(c); })) {
+      key.memory = t;
+    } else if (key.chip.empty()) {
+      key.chip = t;
+    } else {
+      key.chip += "-" + t;  // an unknown word keeps the name from matching anything
+    }
+  }
+  // The 80 GB H100 with HBM3 is the SXM5 part; the H100 PCIe carries HBM2e (NVIDIA H100 datasheet).
+  if (key.form.empty() && hbm3 && key.chip == "H100") key.form = "SXM";
+  return key;
+}
+
 }  // namespace
 
 std::optional<GpuSpec> find_gpu(const std::string& name) {
@@ -156,7 +200,32 @@ std::optional<GpuSpec> find_gpu(const std::string& name) {
   for (auto& gpu : catalogue()) {
     if (to_upper(gpu.name) == wanted) return gpu;
   }
+  // Spellings of tools and vendors: the same chip, memory and form factor, each given explicitly (an
+  // "A100 80GB" could be the SXM or the PCIe part: that is for gpu_suggestions, not a silent guess).
+  const GpuKey key = key_of(name);
+  if (key.chip.empty() || key.memory.empty() || key.form.empty()) return std::nullopt;
+  for (auto& gpu : catalogue()) {
+    if (key_of(gpu.name) == key) return gpu;
+  }
   return std::nullopt;
+}
+
+std::vector<std::string> gpu_suggestions(const std::string& name) {
+  const GpuKey key = key_of(name);
+  std::vector<std::string> names;
+  for (const auto& gpu : catalogue()) {
+    const GpuKey entry = key_of(gpu.name);
+    if (entry.chip != key.chip) continue;
+    if (!key.memory.empty() && entry.memory != key.memory) continue;
+    if (!key.form.empty() && entry.form != key.form) continue;
+    names.push_back(gpu.name);
+  }
+  if (names.empty()) {  // at least the same chip
+    for (const auto& gpu : catalogue()) {
+      if (key_of(gpu.name).chip == key.chip) names.push_back(gpu.name);
+    }
+  }
+  return names;
 }
 
 std::vector<std::string> gpu_catalog_names() {

@@ -82,12 +82,20 @@ void write_requests(h5::Group group, const SimulationOutcome& outcome) {
   group.write("preemptions", std::span<const std::int32_t>(preemptions), "", "times the request was preempted");
   group.write("replica", std::span<const std::int32_t>(replica), "", "data-parallel replica that served it");
   group.write("status", std::span<const std::int32_t>(status), "",
-              "0 pending, 1 waiting, 2 running, 3 swapped, 4 finished, 5 rejected, 6 aborted");
+              "0 pending, 1 waiting, 2 running, 3 swapped, 4 finished, 5 rejected, 6 aborted (/request_status)");
+}
+
+// The lookup of /requests/status codes, a table of its own: every group of the file holds one table whose
+// columns all have the same length, so a group reads straight into one data frame.
+void write_request_status(h5::Group group) {
+  std::vector<std::int32_t> codes;
   std::vector<std::string> names;
   for (int s = 0; s <= static_cast<int>(RequestStatus::kAborted); ++s) {
+    codes.push_back(s);
     names.emplace_back(status_name(static_cast<RequestStatus>(s)));
   }
-  group.write_strings("status_names", names, "name of each status code, indexed by code");
+  group.write("code", std::span<const std::int32_t>(codes), "", "value of /requests/status");
+  group.write_strings("name", names, "name of the status code");
 }
 
 void write_iterations(h5::Group group, const IterationColumns& it) {
@@ -237,7 +245,10 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
     write_scalars(root.create_group("summary"), summary_entries(*content.summary));
     write_scalars(root.create_group("deployment"), content.deployment);
     if (!content.analytic.empty()) write_scalars(root.create_group("analytic"), content.analytic);
-    if (content.per_request) write_requests(root.create_group("requests"), *content.outcome);
+    if (content.per_request) {
+      write_requests(root.create_group("requests"), *content.outcome);
+      write_request_status(root.create_group("request_status"));
+    }
     if (content.per_iteration) write_iterations(root.create_group("iterations"), content.recorder->iterations());
     if (content.time_series) write_time_series(root.create_group("timeseries"), content.recorder->time_series());
     if (content.per_iteration && content.recorder->lockstep()) {

@@ -100,7 +100,7 @@ def write_valid_file(path: str, requests=True, iterations=True, timeseries=True,
                     "cost_per_million_output_tokens_usd": (2.0 * makespan / 3600 / (output_tokens / 1e6), "USD/1e6 tokens"),
                     "interrupted": (0.0 if complete else 1.0, "")})
     with h5py.File(path, "w") as f:
-        f.attrs["schema_version"] = np.int64(1)
+        f.attrs["schema_version"] = np.int64(2)
         f.attrs["moesim_version"] = np.bytes_(b"0.1.0")
         f.attrs["scenario_name"] = np.bytes_(b"unit-test")
         f.attrs["complete"] = np.int64(1 if complete else 0)
@@ -124,7 +124,9 @@ def write_valid_file(path: str, requests=True, iterations=True, timeseries=True,
             _column(g, "preemptions", np.zeros(4, dtype=np.int32), "")
             _column(g, "replica", np.zeros(4, dtype=np.int32), "")
             _column(g, "status", status, "")
-            names = g.create_dataset("status_names", data=STATUS_NAMES, dtype=h5py.string_dtype("utf-8"))
+            lookup = f.create_group("request_status")
+            _column(lookup, "code", np.arange(len(STATUS_NAMES), dtype=np.int32), "")
+            names = lookup.create_dataset("name", data=STATUS_NAMES, dtype=h5py.string_dtype("utf-8"))
             names.attrs["units"] = ""
         if iterations:
             g = f.create_group("iterations")
@@ -177,7 +179,7 @@ class LoaderTest(unittest.TestCase):
         write_valid_file(self.path)
         r = load(self.path)
         self.assertTrue(r.complete)
-        self.assertEqual(r.schema_version, 1)
+        self.assertEqual(r.schema_version, 2)
         self.assertEqual(r.scenario_name, "unit-test")
         self.assertEqual(r.scenario_yaml, "name: unit-test\n")
         self.assertEqual(r.summary["ttft_max"], (0.004, "s"))
@@ -205,7 +207,7 @@ class LoaderTest(unittest.TestCase):
     def test_an_unsupported_schema_version_is_refused(self):
         write_valid_file(self.path)
         with h5py.File(self.path, "a") as f:
-            f.attrs["schema_version"] = np.int64(2)
+            f.attrs["schema_version"] = np.int64(3)
         self.assert_problem("/@schema_version", "not supported")
 
     def test_a_missing_required_group_is_named(self):
@@ -339,7 +341,7 @@ class PlotTest(unittest.TestCase):
 class WrittenByMoesimTest(unittest.TestCase):
     def test_a_file_from_the_cpp_writer_validates(self):
         r = load(os.environ["MOESIM_RESULTS_FILE"])
-        self.assertEqual(r.schema_version, 1)
+        self.assertEqual(r.schema_version, 2)
         self.assertGreater(r.value("finished_requests"), 0)
 
 

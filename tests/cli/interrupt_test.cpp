@@ -1,5 +1,6 @@
 // Interrupted and failing runs: SIGINT/SIGTERM leave a valid HDF5 file marked incomplete (root attribute
-// complete = 0) holding the finished work and exit 130; a write error (a full disk, simulated with
+// complete = 0) holding the finished work and exit 130 / 143 (128 + signal); a signal at any other moment
+// (loading, writing, a command without partial results) leaves no file and no temporary file; a write error (a full disk, simulated with
 // RLIMIT_FSIZE) leaves no half-written file, says so, and exits 1.
 #include <H5Apublic.h>
 #include <H5Dpublic.h>
@@ -12,6 +13,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "cli_harness.hpp"
@@ -73,7 +76,7 @@ bool read_results(const std::filesystem::path& path, ResultsFile* out) {
 
 class CliInterrupt : public ::testing::TestWithParam<int> {};
 
-TEST_P(CliInterrupt, LeavesAValidIncompleteFileWithTheFinishedWorkAndExits130) {
+TEST_P(CliInterrupt, LeavesAValidIncompleteFileWithTheFinishedWorkAndExits128PlusSignal) {
   const int signal_number = GetParam();
   TempDir dir;
   dir.write("long.yaml", long_scenario());
@@ -85,7 +88,8 @@ TEST_P(CliInterrupt, LeavesAValidIncompleteFileWithTheFinishedWorkAndExits130) {
   ASSERT_EQ(::kill(run.pid(), signal_number), 0);
   const CommandResult r = run.wait();
   EXPECT_EQ(r.term_signal, 0);
-  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_EQ(r.exit_code, 128 + signal_number) << r.err;  // 130 for SIGINT, 143 for SIGTERM
+  EXPECT_THAT(r.err, HasSubstr(signal_number == SIGINT ? "SIGINT received" : "SIGTERM received"));
   EXPECT_THAT(r.err, HasSubstr("interrupted"));
   EXPECT_THAT(r.out, HasSubstr("marked incomplete"));
 
@@ -105,6 +109,80 @@ INSTANTIATE_TEST_SUITE_P(Signals, CliInterrupt, ::testing::Values(SIGINT, SIGTER
                          [](const ::testing::TestParamInfo<int>& param_info) {
                            return std::string(param_info.param == SIGINT ? "SIGINT" : "SIGTERM");
                          });
+
+// A signal at many moments of a run that loads, simulates and writes within about a second (3e5 requests,
+// every table on): whatever the moment, the process ends with 128 + signal and one line naming the signal,
+// and leaves either a valid HDF5 file (marked incomplete when the simulation was cut) or no file, never a
+// temporary one. A signal after the process finished is not sent (the run then simply succeeded).
+struct Moment {
+  int signal;
+  int delay_ms;
+};
+
+class CliSignalAtEveryMoment : public ::testing::TestWithParam<Moment> {};
+
+TEST_P(CliSignalAtEveryMoment, RunEndsWithTheSignalsExitCodeAndAValidFileOrNone) {
+  const Moment m = GetParam();
+  TempDir dir;
+  dir.write("medium.yaml", R"(name: medium
+cluster: {gpu: A100-SXM-80GB, nodes: 1, gpus_per_node: 1, cost_per_gpu_hour_usd: 5.0}
+model: {preset: llama-2-7b}
+workload:
+  prompt_tokens: {distribution: uniform, low: 16, high: 512}
+  output_tokens: {distribution: uniform, low: 4, high: 128}
+  arrivals: {process: poisson, rate_per_s: 50.0}
+  num_requests: 300000
+  seed: 5
+)");
+  RunningCommand run(dir, {"run", "medium.yaml", "-o", "out.h5"});
+  ASSERT_TRUE(run.wait_until_catching(m.signal, 20.0)) << "moesim never installed its handler";
+  std::this_thread::sleep_for(std::chrono::milliseconds(m.delay_ms));
+  const bool sent = ::kill(run.pid(), m.signal) == 0;
+  const CommandResult r = run.wait();
+  EXPECT_EQ(r.term_signal, 0) << "killed by the signal instead of handling it";
+  const std::set<std::string> listing = dir.listing();
+  for (const std::string& name : listing) EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name << " left";
+  if (listing.count("out.h5") != 0U) {
+    ResultsFile results;
+    EXPECT_TRUE(read_results(dir.path() / "out.h5", &results)) << "out.h5 is not a valid HDF5 file";
+  }
+  if (!sent || r.exit_code == 0) {  // finished before the signal could land
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return;
+  }
+  EXPECT_EQ(r.exit_code, 128 + m.signal) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(m.signal == SIGINT ? "SIGINT" : "SIGTERM"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Moments, CliSignalAtEveryMoment,
+                         ::testing::Values(Moment{SIGINT, 0}, Moment{SIGTERM, 0}, Moment{SIGINT, 40},
+                                           Moment{SIGTERM, 150}, Moment{SIGINT, 400}, Moment{SIGTERM, 700},
+                                           Moment{SIGINT, 1000}, Moment{SIGTERM, 1300}, Moment{SIGINT, 1700},
+                                           Moment{SIGTERM, 2200}, Moment{SIGINT, 3000}),
+                         [](const ::testing::TestParamInfo<Moment>& moment_info) {
+                           return std::string(moment_info.param.signal == SIGINT ? "SIGINT" : "SIGTERM") + "_after_" +
+                                  std::to_string(moment_info.param.delay_ms) + "ms";
+                         });
+
+// Commands without partial results (fit here, a multi-second grid search) end at once: 128 + signal, one
+// line, no output file and no temporary file.
+TEST(CliSignal, FitEndsAtOnceWithoutOutput) {
+  for (const int signal_number : {SIGINT, SIGTERM}) {
+    TempDir dir;
+    const std::string csv = source_path("data/scaling/epoch_chinchilla_svg_extracted_data.csv");
+    RunningCommand run(dir, {"fit", csv, "--law", "chinchilla", "--n-column", "Model Size", "--flops-column",
+                             "Training FLOP", "--bootstrap", "2000", "--threads", "1", "-o", "law.yaml"});
+    ASSERT_TRUE(run.wait_until_catching(signal_number, 20.0));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_EQ(::kill(run.pid(), signal_number), 0);
+    const CommandResult r = run.wait();
+    EXPECT_EQ(r.term_signal, 0);
+    EXPECT_EQ(r.exit_code, 128 + signal_number) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(std::string("moesim fit: interrupted by ") +
+                                 (signal_number == SIGINT ? "SIGINT" : "SIGTERM")));
+    EXPECT_TRUE(dir.listing().empty()) << "an output or temporary file was left";
+  }
+}
 
 TEST(CliWriteError, FullDiskLeavesNoHalfWrittenFileSaysSoAndExitsOne) {
   TempDir dir;

@@ -604,6 +604,18 @@ TEST(ScenarioErrors, UnknownCatalogueNamesSuggestTheClosestEntry) {
                                     "'mixtral-8x7b'? (allowed: ")));
 }
 
+// GPU names as nvidia-smi prints them resolve; an ambiguous one names the catalogue entries it could mean.
+TEST(ScenarioErrors, GpuNamesAsNvidiaSmiPrintsThemResolveOrGetADidYouMean) {
+  const Scenario s = load_scenario_text(
+      "cluster: {gpu: NVIDIA A100 80GB PCIe, gpus_per_node: 1, cost_per_gpu_hour_usd: 5}\n"
+      "model: {preset: llama-2-7b}\n" + kWorkload, "test.yaml", ".");
+  EXPECT_EQ(s.cluster.gpu.name, "A100-PCIE-80GB");
+  EXPECT_THAT(issues_of("cluster: {gpu: A100 80GB, gpus_per_node: 1, cost_per_gpu_hour_usd: 5}\n"
+                        "model: {preset: llama-2-7b}\n" + kWorkload),
+              ElementsAre("test.yaml:1:16: cluster.gpu: unknown GPU 'A100 80GB'; did you mean A100-SXM-80GB or "
+                          "A100-PCIE-80GB? (catalogue: A100-SXM-40GB, A100-SXM-80GB, A100-PCIE-80GB or H100-SXM-80GB)"));
+}
+
 TEST(ScenarioErrors, KeysThatDoNotBelongToTheChosenDistributionAreRejected) {
   EXPECT_THAT(issues_of(kCluster +
                         "workload:\n"                                                   // 8

@@ -1,4 +1,7 @@
 #include <gtest/gtest.h>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "moesim/common/units.hpp"
 #include "moesim/hardware/gpu.hpp"
@@ -35,6 +38,35 @@ TEST(GpuCatalog, FindGpuIgnoresCase) {
   ASSERT_TRUE(gpu.has_value());
   EXPECT_EQ(gpu->name, "A100-SXM-40GB");
   EXPECT_TRUE(find_gpu("H100-sxm-80GB").has_value());
+}
+
+// Names as users type them: nvidia-smi --query-gpu=name (and torch.cuda.get_device_name()) print these.
+TEST(GpuCatalog, FindGpuAcceptsTheNamesNvidiaSmiPrints) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"NVIDIA A100-SXM4-80GB", "A100-SXM-80GB"}, {"A100-SXM4-80GB", "A100-SXM-80GB"},
+      {"NVIDIA A100-SXM4-40GB", "A100-SXM-40GB"}, {"NVIDIA A100 80GB PCIe", "A100-PCIE-80GB"},
+      {"A100 80GB PCIe", "A100-PCIE-80GB"},       {"H100 80GB HBM3", "H100-SXM-80GB"},
+      {"NVIDIA H100 80GB HBM3", "H100-SXM-80GB"}, {"H100-SXM5-80GB", "H100-SXM-80GB"},
+      {"a100 sxm 40gb", "A100-SXM-40GB"},
+  };
+  for (const auto& [typed, name] : cases) {
+    const auto gpu = find_gpu(typed);
+    ASSERT_TRUE(gpu.has_value()) << typed;
+    EXPECT_EQ(gpu->name, name) << typed;
+  }
+}
+
+TEST(GpuCatalog, AmbiguousOrUncataloguedNamesAreNotGuessedButSuggested) {
+  // "A100 80GB" is the SXM or the PCIe part; an H100 without HBM3 could be the PCIe card.
+  EXPECT_FALSE(find_gpu("A100 80GB").has_value());
+  EXPECT_EQ(gpu_suggestions("A100 80GB"), (std::vector<std::string>{"A100-SXM-80GB", "A100-PCIE-80GB"}));
+  EXPECT_FALSE(find_gpu("NVIDIA H100 PCIe").has_value());
+  EXPECT_EQ(gpu_suggestions("NVIDIA H100 PCIe"), std::vector<std::string>{"H100-SXM-80GB"});
+  EXPECT_FALSE(find_gpu("NVIDIA A100-PCIE-40GB").has_value());  // not in the catalogue
+  EXPECT_EQ(gpu_suggestions("NVIDIA A100-PCIE-40GB"),
+            (std::vector<std::string>{"A100-SXM-40GB", "A100-SXM-80GB", "A100-PCIE-80GB"}));
+  EXPECT_TRUE(gpu_suggestions("B200").empty());
+  EXPECT_FALSE(find_gpu("A100-SXM4-80GB-extra").has_value());
 }
 
 TEST(GpuCatalog, UnknownNameIsNotFound) {

@@ -199,7 +199,7 @@ TEST_F(ResultsFile, RootAttributesNameTheSchemaVersionScenarioAndCompleteness) {
   H5::H5File file(path_.string(), H5F_ACC_RDONLY);
   const H5::Group root = file.openGroup("/");
   EXPECT_EQ(read_int_attribute(root, "schema_version"), kResultsSchemaVersion);
-  EXPECT_EQ(read_int_attribute(root, "schema_version"), 1);
+  EXPECT_EQ(read_int_attribute(root, "schema_version"), 2);
   EXPECT_EQ(read_int_attribute(root, "complete"), 1);
   EXPECT_EQ(read_string_attribute(root, "scenario_name"), "io-test");
   EXPECT_FALSE(read_string_attribute(root, "moesim_version").empty());
@@ -252,13 +252,14 @@ TEST_F(ResultsFile, EveryDatasetHasAUnitsAttribute) {
   write_results_hdf5(path_, content, OverwritePolicy::kRefuse);
   H5::H5File file(path_.string(), H5F_ACC_RDONLY);
   const std::vector<std::string> all = datasets_in(file, "/");
-  // summary + deployment + analytic + 15 request + 13 iteration + 5 time-series + 2 operator columns.
-  EXPECT_EQ(all.size(), summary_entries(run.summary).size() + 2 + 1 + 15 + 13 + 5 + 2);
+  // summary + deployment + analytic + 14 request + 2 request-status + 13 iteration + 5 time-series + 2 operator
+  // columns.
+  EXPECT_EQ(all.size(), summary_entries(run.summary).size() + 2 + 1 + 14 + 2 + 13 + 5 + 2);
   for (const std::string& path : all) {
     EXPECT_TRUE(file.openDataSet(path).attrExists("units")) << path << " has no units attribute";
   }
   const std::set<std::string> groups_expected{"scenario", "summary",    "deployment", "analytic",
-                                              "requests", "iterations", "timeseries", "operators"};
+                                              "requests", "request_status", "iterations", "timeseries", "operators"};
   std::set<std::string> groups;
   const H5::Group root = file.openGroup("/");
   for (hsize_t i = 0; i < root.getNumObjs(); ++i) groups.insert(root.getObjnameByIdx(i));
@@ -270,9 +271,9 @@ TEST_F(ResultsFile, RequestColumnsHaveOneRowPerRequestAndMatchTheOutcome) {
   write_results_hdf5(path_, run.content(), OverwritePolicy::kRefuse);
   H5::H5File file(path_.string(), H5F_ACC_RDONLY);
   for (const std::string& path : datasets_in(file, "/requests")) {
-    // status_names is a lookup table (one name per status code), not a per-request column.
-    const std::size_t expected = path == "/requests/status_names" ? 7U : run.outcome.requests.size();
-    EXPECT_EQ(length_of(file.openDataSet(path)), expected) << path;
+    // One table per group: every dataset of /requests is a per-request column (the status lookup lives in
+    // /request_status), so the group reads straight into one data frame.
+    EXPECT_EQ(length_of(file.openDataSet(path)), run.outcome.requests.size()) << path;
   }
   const auto arrival = read_column<double>(file.openDataSet("/requests/arrival_s"), H5::PredType::NATIVE_DOUBLE);
   const auto ttft = read_column<double>(file.openDataSet("/requests/ttft_s"), H5::PredType::NATIVE_DOUBLE);
@@ -293,9 +294,14 @@ TEST_F(ResultsFile, RequestColumnsHaveOneRowPerRequestAndMatchTheOutcome) {
       EXPECT_TRUE(std::isnan(tpot[i])) << "a one-token request has no TPOT";
     }
   }
-  const auto names = test_h5::read_strings(file.openDataSet("/requests/status_names"));
+  const auto names = test_h5::read_strings(file.openDataSet("/request_status/name"));
+  const auto codes =
+      read_column<std::int32_t>(file.openDataSet("/request_status/code"), H5::PredType::NATIVE_INT32);
   ASSERT_EQ(names.size(), 7U);
+  ASSERT_EQ(codes.size(), 7U);
+  EXPECT_EQ(codes[static_cast<std::size_t>(RequestStatus::kFinished)], 4);
   EXPECT_EQ(names[static_cast<std::size_t>(RequestStatus::kFinished)], "finished");
+  EXPECT_EQ(names[6], "aborted");
 }
 
 TEST_F(ResultsFile, IterationsAndOperatorTimesAgreeWithTheLatencyModel) {
@@ -379,7 +385,7 @@ TEST_F(ResultsFile, AnExistingFileIsRefusedAndKeptUnlessReplaceIsAsked) {
   write_results_hdf5(path_, run.content(), OverwritePolicy::kReplace);
   EXPECT_EQ(directory_entries(), std::vector<std::string>{"results.h5"});
   H5::H5File file(path_.string(), H5F_ACC_RDONLY);
-  EXPECT_EQ(read_int_attribute(file.openGroup("/"), "schema_version"), 1);
+  EXPECT_EQ(read_int_attribute(file.openGroup("/"), "schema_version"), 2);
 }
 
 TEST_F(ResultsFile, AnInterruptedRunIsWrittenWithCompleteZero) {

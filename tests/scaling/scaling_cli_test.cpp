@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,7 +101,7 @@ TEST_F(ScalingCli, AllocateRejectsBadCostOptionsWithExitTwoAndTheOptionsName) {
       {{"--output-tokens", "nan"}, "--output-tokens"},
   };
   for (const Case& c : cases) {
-    std::vector<std::string> args = {"allocate", "--law", source_path(kClark), "--budget", "1e21", "--out", "a.h5"};
+    std::vector<std::string> args = {"allocate", "--law", source_path(kClark), "--budget", "1e21", "-o", "a.h5"};
     args.insert(args.end(), c.extra.begin(), c.extra.end());
     SCOPED_TRACE(c.extra.front() + " " + c.extra.back());
     const CommandResult r = run(args);
@@ -107,6 +109,55 @@ TEST_F(ScalingCli, AllocateRejectsBadCostOptionsWithExitTwoAndTheOptionsName) {
     EXPECT_THAT(r.err, HasSubstr(c.message));
     EXPECT_TRUE(dir_.listing().empty());  // validated before any output file
   }
+}
+
+// Flags as every command spells them (-o/--output; --out stays as a deprecated alias) and a table whose
+// columns never run together (FLOPs 1e+21 beside D/N 3.87e+04 used to print as "1e+213.87e+04"), r to 3 digits.
+TEST_F(ScalingCli, AllocateWritesWithDashOAndPrintsSeparatedColumns) {
+  const CommandResult r = run({"allocate", "--law", source_path(kClark), "--budget", "1e21", "--experts", "1,8",
+                               "--overtrain", "1,0.895", "-o", "a.h5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(dir_.listing(), std::set<std::string>{"a.h5"});
+  int rows = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("loss-optimal", 0) != 0 && line.rfind("over-trained", 0) != 0) continue;
+    ++rows;
+    std::istringstream words(line);
+    std::vector<std::string> fields;
+    for (std::string w; words >> w;) fields.push_back(w);
+    // design E r N D loss FLOPs D/N active total h l heads G $/Mtok: 15 fields, each after the first a number
+    // (then the law's bootstrap intervals, lo..hi, for loss and N).
+    ASSERT_EQ(fields.size(), 17U) << line;
+    for (std::size_t i = 1; i < 15; ++i) {
+      std::size_t used = 0;
+      (void)std::stod(fields[i], &used);
+      EXPECT_EQ(used, fields[i].size()) << "column " << i << " of: " << line;
+    }
+    if (line.rfind("over-trained", 0) == 0) {
+      EXPECT_EQ(fields[2], "0.895") << line;
+    }
+  }
+  EXPECT_EQ(rows, 4);
+
+  const CommandResult old = run({"allocate", "--law", source_path(kClark), "--budget", "1e21", "--out", "b.h5"});
+  EXPECT_EQ(old.exit_code, 0) << old.err;
+  EXPECT_THAT(old.err, HasSubstr("--out is deprecated; use -o/--output"));
+  EXPECT_EQ(dir_.listing(), (std::set<std::string>{"a.h5", "b.h5"}));
+  const CommandResult both =
+      run({"allocate", "--law", source_path(kClark), "--budget", "1e21", "--out", "c.h5", "--output", "d.h5"});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_EQ(dir_.listing(), (std::set<std::string>{"a.h5", "b.h5"}));
+}
+
+TEST_F(ScalingCli, AllocateGpuAcceptsNvidiaSmiNamesAndSuggestsForAmbiguousOnes) {
+  const CommandResult ok = run({"allocate", "--law", source_path(kClark), "--budget", "1e21", "--experts", "8",
+                                "--gpu", "NVIDIA A100-SXM4-80GB", "--price", "4", "--format", "json"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  const CommandResult ambiguous =
+      run({"allocate", "--law", source_path(kClark), "--budget", "1e21", "--gpu", "A100 80GB", "--price", "4"});
+  EXPECT_EQ(ambiguous.exit_code, 2);
+  EXPECT_THAT(ambiguous.err, HasSubstr("did you mean A100-SXM-80GB or A100-PCIE-80GB?"));
 }
 
 // --cost simulated: the study file's scenario prices each design as moesim rank does (the equality with

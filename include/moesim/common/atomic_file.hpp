@@ -1,7 +1,8 @@
 #pragma once
 // Output files are never left half-written: write to "<path>.tmp-<pid>" in the same directory and
 // rename() onto the final name only when the writer commits. A writer destroyed without commit() (an
-// exception, a signal handled by unwinding) removes its temporary file.
+// exception) removes its temporary file; a signal that ends the process removes it too (the path is
+// registered with common/interrupt.hpp while the writer lives).
 #include <filesystem>
 #include <string>
 
@@ -29,6 +30,7 @@ class AtomicOutputPath {
   std::filesystem::path final_path_;
   std::filesystem::path temporary_path_;
   bool committed_ = false;
+  int interrupt_slot_ = -1;  // registration with the signal handler (interrupt::register_temporary)
 };
 
 // Writes `contents` to `path` atomically (for YAML/JSON/text outputs).

@@ -21,7 +21,9 @@
 
 namespace moesim {
 
-inline constexpr std::int64_t kResultsSchemaVersion = 1;
+// 2: the status-code lookup moved from /requests/status_names to its own table /request_status (every
+// group is one table). Version 1 files are still read by analysis/moesim_results.py.
+inline constexpr std::int64_t kResultsSchemaVersion = 2;
 
 struct ScalarEntry {
   std::string name;
