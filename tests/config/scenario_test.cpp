@@ -613,7 +613,7 @@ TEST(ScenarioErrors, GpuNamesAsNvidiaSmiPrintsThemResolveOrGetADidYouMean) {
   EXPECT_THAT(issues_of("cluster: {gpu: A100 80GB, gpus_per_node: 1, cost_per_gpu_hour_usd: 5}\n"
                         "model: {preset: llama-2-7b}\n" + kWorkload),
               ElementsAre("test.yaml:1:16: cluster.gpu: unknown GPU 'A100 80GB'; did you mean A100-SXM-80GB or "
-                          "A100-PCIE-80GB? (catalogue: A100-SXM-40GB, A100-SXM-80GB, A100-PCIE-80GB or H100-SXM-80GB)"));
+                          "A100-PCIE-80GB? (catalogue: A100-SXM-40GB, A100-SXM-80GB, A100-PCIE-80GB, H100-SXM-80GB or RTX-PRO-6000-SE-96GB)"));
 }
 
 TEST(ScenarioErrors, KeysThatDoNotBelongToTheChosenDistributionAreRejected) {
