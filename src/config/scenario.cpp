@@ -18,6 +18,7 @@
 #include "moesim/common/units.hpp"
 #include "moesim/model/hf_config.hpp"
 #include "moesim/model/presets.hpp"
+#include "overrides.hpp"
 #include "spellings.hpp"
 #include "yaml_reader.hpp"
 
@@ -86,7 +87,8 @@ class ScenarioParser {
   Scenario parse(const YAML::Node& root, const std::string& default_name) {
     Scenario scenario;
     MapReader top(root, "", Location{1, 1},
-                  {"name", "description", "cluster", "model", "serving", "workload", "latency", "output"}, sink_);
+                  {"name", "description", "cluster", "model", "serving", "workload", "latency", "output", "metrics"},
+                  sink_);
     if (!top.exists() && sink_.empty()) {
       sink_.add(Location{1, 1}, "(document)", "the scenario is empty; it needs at least cluster, model and workload");
     }
@@ -126,7 +128,8 @@ class ScenarioParser {
     if (model_ok && cluster_ok && sink_.size() == before_serving) check_memory(model, scenario);
 
     MapReader workload = top.child("workload", {"trace", "format", "prompt_tokens", "output_tokens", "arrivals",
-                                                "num_requests", "seed", "skip_bad_rows", "description"});
+                                                "num_requests", "seed", "skip_bad_rows", "description",
+                                                "prompt_scale", "output_scale"});
     parse_workload(workload, scenario.workload);
 
     MapReader latency = top.child("latency", {"model", "gpu_profile", "step_table", "mlp_table", "all_reduce_table",
@@ -142,6 +145,15 @@ class ScenarioParser {
     MapReader output = top.child("output", {"per_request", "per_iteration", "iteration_sample_every", "time_series",
                                             "time_series_interval_s"});
     parse_output(output, scenario.output);
+
+    MapReader metrics = top.child("metrics", {"slo"});
+    MapReader slo = metrics.child("slo", {"ttft_s", "tpot_s"});
+    for (const char* key : {"ttft_s", "tpot_s"}) {
+      if (!slo.has_value(key)) continue;  // null or absent: this objective is not checked
+      const auto value = slo.get_double_checked(
+          key, [](double v) { return std::isfinite(v) && v > 0; }, "must be a finite number > 0 seconds");
+      if (value) (std::string(key) == "ttft_s" ? scenario.metrics.slo.ttft_s : scenario.metrics.slo.tpot_s) = *value;
+    }
     return scenario;
   }
 
@@ -706,6 +718,12 @@ class ScenarioParser {
     if (!has_trace && config.num_requests == 0) {
       workload.report("num_requests", "must be > 0 when there is no trace to take the count from");
     }
+    for (const char* key : {"prompt_scale", "output_scale"}) {
+      if (!workload.has_value(key)) continue;
+      const auto scale = workload.get_double_checked(
+          key, [](double v) { return std::isfinite(v) && v > 0; }, "must be a finite number > 0 (1 = lengths unchanged)");
+      if (scale) (std::string(key) == "prompt_scale" ? config.prompt_scale : config.output_scale) = *scale;
+    }
     if (auto seed = workload.get_uint("seed")) config.seed = *seed;
     if (auto skip = workload.get_bool("skip_bad_rows")) config.skip_bad_rows = *skip;
     if (auto text = workload.get_string("description")) config.description = *text;
@@ -888,11 +906,11 @@ class ScenarioParser {
 
 }  // namespace
 
-Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
-                            const std::filesystem::path& base_dir) {
-  YAML::Node root;
+namespace {
+
+YAML::Node parse_document(const std::string& yaml_text, const std::string& display_name) {
   try {
-    root = YAML::Load(yaml_text);
+    return YAML::Load(yaml_text);
   } catch (const YAML::ParserException& e) {
     ConfigIssue issue;
     issue.file = display_name;
@@ -901,18 +919,50 @@ Scenario load_scenario_text(const std::string& yaml_text, const std::string& dis
     issue.message = "malformed YAML: " + e.msg;
     throw ConfigError(issue);
   }
+}
+
+}  // namespace
+
+Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
+                            const std::filesystem::path& base_dir) {
+  return load_scenario_text(yaml_text, display_name, base_dir, {});
+}
+
+Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
+                            const std::filesystem::path& base_dir, const std::vector<std::string>& overrides) {
+  const std::vector<config_detail::Override> parsed = config_detail::parse_overrides(overrides);
+  YAML::Node root = parse_document(yaml_text, display_name);
+  config_detail::apply_overrides(root, parsed);
   IssueSink sink(display_name);
   ScenarioParser parser(sink, base_dir);
   // A scenario without a name is called after its file ("mixtral.yaml" -> "mixtral").
   const std::string default_name = std::filesystem::path(display_name).stem().string();
   Scenario scenario = parser.parse(root, default_name.empty() ? "scenario" : default_name);
-  sink.throw_if_any();
+  if (!sink.empty()) throw ConfigError(config_detail::relabel_issues(sink.issues(), parsed));
   scenario.source_file = display_name;
   scenario.base_dir = base_dir;
   return scenario;
 }
 
-Scenario load_scenario_file(const std::filesystem::path& path) {
+std::string apply_overrides_to_yaml(const std::string& yaml_text, const std::string& display_name,
+                                    const std::vector<std::string>& overrides) {
+  if (overrides.empty()) return yaml_text;
+  const std::vector<config_detail::Override> parsed = config_detail::parse_overrides(overrides);
+  YAML::Node root = parse_document(yaml_text, display_name);
+  config_detail::apply_overrides(root, parsed);
+  YAML::Emitter emitter;
+  emitter << root;
+  return std::string(emitter.c_str()) + "\n";
+}
+
+std::vector<ConfigIssue> attribute_to_overrides(const std::vector<ConfigIssue>& issues,
+                                                const std::vector<std::string>& overrides) {
+  return config_detail::relabel_issues(issues, config_detail::parse_overrides(overrides));
+}
+
+Scenario load_scenario_file(const std::filesystem::path& path) { return load_scenario_file(path, {}); }
+
+Scenario load_scenario_file(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path, std::ios::binary);
   std::error_code error;
   if (!in || std::filesystem::is_directory(path, error)) {
@@ -921,7 +971,7 @@ Scenario load_scenario_file(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   const std::filesystem::path base_dir = std::filesystem::absolute(path).parent_path();
-  return load_scenario_text(text.str(), path.string(), base_dir);
+  return load_scenario_text(text.str(), path.string(), base_dir, overrides);
 }
 
 }  // namespace moesim

@@ -221,6 +221,8 @@ std::string to_yaml(const Scenario& scenario) {
   w.key("format", spelling_of(config_detail::trace_format_spellings(), wl.trace_format));
   write_length(w, "prompt_tokens", wl.prompt);
   write_length(w, "output_tokens", wl.output);
+  w.key("prompt_scale", format_double(wl.prompt_scale));
+  w.key("output_scale", format_double(wl.output_scale));
   w.open("arrivals");
   w.key("process", spelling_of(config_detail::arrival_kind_spellings(), wl.arrivals.kind));
   switch (wl.arrivals.kind) {
@@ -263,6 +265,14 @@ std::string to_yaml(const Scenario& scenario) {
   w.key("iteration_sample_every", std::to_string(o.iteration_sample_every));
   w.key("time_series", yaml_bool(o.time_series));
   w.key("time_series_interval_s", format_double(o.time_series_interval_s));
+  w.close();
+
+  w.open("metrics");
+  w.line("# goodput counts finished requests meeting these objectives; null: not checked");
+  w.open("slo");
+  w.key("ttft_s", optional_double(scenario.metrics.slo.ttft_s));
+  w.key("tpot_s", optional_double(scenario.metrics.slo.tpot_s));
+  w.close();
   w.close();
   return w.text();
 }

@@ -69,9 +69,9 @@ void validate_length(const LengthDistribution& d, const std::string& path, bool 
 // Sampler for one length column. Trace lengths are handled by the caller (they follow the row order).
 class LengthSampler {
  public:
-  LengthSampler(const LengthDistribution& d, std::uint64_t seed, std::string_view stream,
+  LengthSampler(const LengthDistribution& d, double scale, std::uint64_t seed, std::string_view stream,
                 const std::vector<std::int32_t>* empirical)
-      : d_(d), random_(seed, stream), empirical_(empirical) {
+      : d_(d), scale_(scale), random_(seed, stream), empirical_(empirical) {
     if (d.kind == LengthDistributionKind::kLognormal) {
       // Mean m and stddev s of the tokens -> parameters of the underlying normal:
       // sigma^2 = ln(1 + s^2 / m^2), mu = ln(m) - sigma^2 / 2 (moments of the lognormal).
@@ -99,9 +99,10 @@ class LengthSampler {
         break;
       }
     }
-    return clamp_length(value, d_);
+    return clamp_length(value * scale_, d_);
   }
 
+  // `value` already multiplied by the workload's prompt_scale / output_scale.
   static std::int32_t clamp_length(double value, const LengthDistribution& d) {
     // Clamp before rounding so that huge normal tails cannot overflow the integer conversion.
     const double clamped = std::clamp(value, static_cast<double>(d.min), static_cast<double>(d.max));
@@ -110,6 +111,7 @@ class LengthSampler {
 
  private:
   LengthDistribution d_;
+  double scale_ = 1;
   RandomStream random_;
   const std::vector<std::int32_t>* empirical_;
   double lognormal_mu_ = 0;
@@ -128,6 +130,12 @@ std::vector<ConfigIssue> validate_workload_config(const WorkloadConfig& config) 
   }
   validate_length(config.prompt, "workload.prompt", has_trace, issues);
   validate_length(config.output, "workload.output", has_trace, issues);
+  for (const auto& [field, scale] : {std::pair{"prompt_scale", config.prompt_scale}, std::pair{"output_scale", config.output_scale}}) {
+    if (!std::isfinite(scale) || scale <= 0) {
+      issues.push_back(ConfigIssue{kIssueFile, 0, 0, std::string("workload.") + field,
+                                   "= " + fmt(scale) + "; must be a finite number > 0 (1 = lengths unchanged)"});
+    }
+  }
   const ArrivalProcess& a = config.arrivals;
   auto issue = [&](const std::string& field, const std::string& message) {
     issues.push_back(ConfigIssue{kIssueFile, 0, 0, "workload.arrivals." + field, message});
@@ -217,14 +225,14 @@ Workload build_workload(const WorkloadConfig& config, WorkloadBuildReport* repor
   // Lengths. Trace columns follow the row order, cycling through the trace when n > rows.
   const bool prompt_from_trace = config.prompt.kind == LengthDistributionKind::kTrace;
   const bool output_from_trace = config.output.kind == LengthDistributionKind::kTrace;
-  LengthSampler prompt_sampler(config.prompt, config.seed, kPromptStream, &empirical_prompt);
-  LengthSampler output_sampler(config.output, config.seed, kOutputStream, &empirical_output);
+  LengthSampler prompt_sampler(config.prompt, config.prompt_scale, config.seed, kPromptStream, &empirical_prompt);
+  LengthSampler output_sampler(config.output, config.output_scale, config.seed, kOutputStream, &empirical_output);
   for (std::int64_t i = 0; i < n; ++i) {
     RequestSpec& r = workload[static_cast<std::size_t>(i)];
     if (prompt_from_trace || output_from_trace) {
       const TraceRow& row = trace[static_cast<std::size_t>(i % trace_rows)];
-      if (prompt_from_trace) r.prompt_tokens = LengthSampler::clamp_length(row.prompt_tokens, config.prompt);
-      if (output_from_trace) r.output_tokens = LengthSampler::clamp_length(row.output_tokens, config.output);
+      if (prompt_from_trace) r.prompt_tokens = LengthSampler::clamp_length(row.prompt_tokens * config.prompt_scale, config.prompt);
+      if (output_from_trace) r.output_tokens = LengthSampler::clamp_length(row.output_tokens * config.output_scale, config.output);
     }
     if (!prompt_from_trace) r.prompt_tokens = prompt_sampler.sample();
     if (!output_from_trace) r.output_tokens = output_sampler.sample();

@@ -796,5 +796,37 @@ TEST(ScenarioExpertParallel, AWholeReplicaMoeTableCannotStandForPerGpuExperts) {
                              kWorkload));
 }
 
+// ------------------------------------------------------------------------- what-if keys (issue 11)
+
+TEST(ScenarioWhatIf, LengthScalesAndSlosAreReadAndRoundTrip) {
+  const Scenario s = load(kCluster + kWorkload + "  prompt_scale: 2\n  output_scale: 0.5\n" +
+                          "metrics:\n  slo: {ttft_s: 0.5, tpot_s: 0.05}\n");
+  EXPECT_DOUBLE_EQ(s.workload.prompt_scale, 2.0);
+  EXPECT_DOUBLE_EQ(s.workload.output_scale, 0.5);
+  ASSERT_TRUE(s.metrics.slo.ttft_s.has_value());
+  EXPECT_DOUBLE_EQ(*s.metrics.slo.ttft_s, 0.5);
+  EXPECT_DOUBLE_EQ(*s.metrics.slo.tpot_s, 0.05);
+  const std::string echo = to_yaml(s);
+  const Scenario back = load_scenario_text(echo, "test.yaml", fs::temp_directory_path());
+  EXPECT_DOUBLE_EQ(back.workload.prompt_scale, 2.0);
+  EXPECT_DOUBLE_EQ(*back.metrics.slo.tpot_s, 0.05);
+  EXPECT_EQ(to_yaml(back), echo);
+  // Defaults: scale 1, no SLO.
+  const Scenario d = load(kCluster + kWorkload);
+  EXPECT_DOUBLE_EQ(d.workload.prompt_scale, 1.0);
+  EXPECT_FALSE(d.metrics.slo.any());
+}
+
+TEST(ScenarioWhatIf, BadScalesAndSlosNameTheirPosition) {
+  EXPECT_THAT(issues_of(kCluster + kWorkload + "  prompt_scale: 0\n  output_scale: many\n" +  // 13, 14
+                        "metrics:\n  slo: {ttft_s: -1, tpot: 2}\n"),                            // 15, 16
+              ElementsAre("test.yaml:13:17: workload.prompt_scale: must be a finite number > 0 (1 = lengths "
+                          "unchanged), got 0",
+                          "test.yaml:14:17: workload.output_scale: expected a number, got 'many'",
+                          "test.yaml:16:21: metrics.slo.tpot: unknown key 'tpot'; did you mean 'tpot_s'? (allowed "
+                          "here: ttft_s or tpot_s)",
+                          "test.yaml:16:17: metrics.slo.ttft_s: must be a finite number > 0 seconds, got -1"));
+}
+
 }  // namespace
 }  // namespace moesim

@@ -433,5 +433,54 @@ TEST(BuildWorkload, ArrivalsBeyondTheSimulatedTimeRangeAreAConfigError) {
   EXPECT_THROW((void)build_workload(config), ConfigError);
 }
 
+// prompt_scale / output_scale: multiply, round to nearest (halves away from zero), clamp to [min, max].
+TEST(BuildWorkload, ScalesTraceAndSyntheticLengthsThenRoundsAndClamps) {
+  TempDir dir("scale");
+  WorkloadConfig c;
+  c.trace_path = dir.write("t.jsonl",
+                           "{\"prompt_len\": 3, \"output_len\": 10}\n"
+                           "{\"prompt_len\": 100, \"output_len\": 1}\n"
+                           "{\"prompt_len\": 5, \"output_len\": 7}\n");
+  c.prompt_scale = 0.5;  // 1.5 -> 2, 50, 2.5 -> 3
+  c.output_scale = 2.5;  // 25, 2.5 -> 3, 17.5 -> 18
+  c.output.max = 20;     // 25 -> clamped to 20
+  const Workload w = build_workload(c);
+  ASSERT_EQ(w.size(), 3U);
+  EXPECT_EQ(w[0].prompt_tokens, 2);
+  EXPECT_EQ(w[1].prompt_tokens, 50);
+  EXPECT_EQ(w[2].prompt_tokens, 3);
+  EXPECT_EQ(w[0].output_tokens, 20);
+  EXPECT_EQ(w[1].output_tokens, 3);
+  EXPECT_EQ(w[2].output_tokens, 18);
+
+  // A tiny scale never goes below min (default 1 token).
+  c.prompt_scale = 1e-6;
+  for (const RequestSpec& r : build_workload(c)) EXPECT_EQ(r.prompt_tokens, 1);
+
+  // Synthetic: fixed 100 x 1.5 = 150; the arrival times do not move (own random stream).
+  WorkloadConfig s = synthetic(50);
+  s.arrivals.kind = ArrivalKind::kPoisson;
+  s.arrivals.rate_per_s = 4;
+  const Workload base = build_workload(s);
+  s.prompt_scale = 1.5;
+  const Workload scaled = build_workload(s);
+  for (std::size_t i = 0; i < scaled.size(); ++i) {
+    EXPECT_EQ(scaled[i].prompt_tokens, 150);
+    EXPECT_EQ(scaled[i].output_tokens, 10);
+    EXPECT_EQ(scaled[i].arrival_ns, base[i].arrival_ns);
+  }
+}
+
+TEST(BuildWorkload, RefusesNonPositiveScales) {
+  WorkloadConfig c = synthetic(2);
+  c.prompt_scale = 0;
+  c.output_scale = std::nan("");
+  const auto issues = validate_workload_config(c);
+  ASSERT_EQ(issues.size(), 2U);
+  EXPECT_EQ(issues[0].yaml_path, "workload.prompt_scale");
+  EXPECT_EQ(issues[1].yaml_path, "workload.output_scale");
+  EXPECT_THROW((void)build_workload(c), ConfigError);
+}
+
 }  // namespace
 }  // namespace moesim

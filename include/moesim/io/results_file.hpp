@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "moesim/common/atomic_file.hpp"
@@ -24,10 +25,20 @@ namespace moesim {
 inline constexpr std::int64_t kResultsSchemaVersion = 1;
 
 struct ScalarEntry {
+  ScalarEntry() = default;
+  ScalarEntry(std::string name_, double value_, std::string units_, std::string description_, std::string covers_ = "")
+      : name(std::move(name_)),
+        value(value_),
+        units(std::move(units_)),
+        description(std::move(description_)),
+        covers(std::move(covers_)) {}
   std::string name;
   double value = 0;
   std::string units;
   std::string description;
+  // Which requests (or steps) the value is computed over, e.g. "finished requests"; summary entries
+  // always say so (written into the HDF5 description, the JSON "summary_covers" and docs/metrics.md).
+  std::string covers;
 };
 
 struct ResultsContent {

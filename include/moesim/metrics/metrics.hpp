@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "moesim/metrics/slo.hpp"
 #include "moesim/perf/latency_model.hpp"
 #include "moesim/scheduler/request_state.hpp"
 #include "moesim/sim/simulation.hpp"
@@ -158,6 +159,19 @@ struct RunSummary {
   std::int64_t finished = 0;
   std::int64_t rejected = 0;
   std::int64_t aborted = 0;
+  // Rejected requests (longer than vLLM accepts, see docs/metrics.md): their share of the workload's
+  // requested tokens (prompt + max_tokens over all requests), in [0, 1]. The throughput and cost metrics
+  // below cover finished requests only, so a large share means they describe a different workload.
+  std::int64_t rejected_tokens = 0;
+  std::int64_t requested_tokens = 0;
+  double rejected_token_share = 0;
+  // Goodput: finished requests meeting every configured SLO (TTFT <= slo.ttft_s and, for requests with
+  // >= 2 output tokens, TPOT <= slo.tpot_s), per second of makespan. Without SLOs every finished request
+  // counts (goodput = throughput).
+  SloConfig slo;
+  std::int64_t slo_met_requests = 0;
+  double goodput_requests_per_s = 0;
+  double slo_attainment = 0;  // slo_met_requests / num_requests (rejected and aborted requests miss)
   std::int64_t preemptions = 0;
   std::int64_t preempted_requests = 0;
   std::int64_t steps = 0;
@@ -188,6 +202,6 @@ struct RunSummary {
 };
 
 [[nodiscard]] RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& recorder, double gpus,
-                                   double cost_per_gpu_hour_usd);
+                                   double cost_per_gpu_hour_usd, const SloConfig& slo = {});
 
 }  // namespace moesim

@@ -50,6 +50,11 @@ struct WorkloadConfig {
   // 0 = every row of the trace once. More rows than the trace has: the trace is repeated in order
   // (rows are reused, arrivals come from the arrival process or trace timestamps shifted per pass).
   std::int64_t num_requests = 0;
+  // What-if scaling: every prompt (output) length, from the trace or a distribution, is multiplied by
+  // this factor, rounded to the nearest integer and clamped to the distribution's [min, max] (so a scaled
+  // length is never below 1 token). 1 = unchanged. Finite and > 0.
+  double prompt_scale = 1;
+  double output_scale = 1;
   std::uint64_t seed = 0;
   bool skip_bad_rows = false;  // count and skip malformed trace rows instead of failing
   std::string description;     // which trace/tokenizer, for the record
