@@ -222,8 +222,34 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
       {"mean_output_tokens", workload_report.mean_output_tokens, "tokens", "workload mean output length"},
   };
 
+  // Workload mixes: the component of each request and per-component metrics.
+  std::vector<std::int32_t> request_component;
+  std::vector<ComponentSummary> components;
+  if (!scenario.workload.mix.empty()) {
+    std::vector<std::string> names;
+    for (const WorkloadComponent& c : scenario.workload.mix) names.push_back(c.name);
+    request_component.reserve(workload.size());
+    for (const RequestSpec& r : workload) request_component.push_back(r.component);
+    components = summarize_components(outcome, request_component, names, summary);
+  }
+
   if (format == "json") {
     nlohmann::json j;
+    for (const ComponentSummary& c : components) {
+      j["components"][c.name] = {{"num_requests", c.num_requests},
+                                 {"finished_requests", c.finished},
+                                 {"rejected_requests", c.rejected},
+                                 {"slo_met_requests", c.slo_met_requests},
+                                 {"throughput_requests_per_s", c.throughput_requests_per_s},
+                                 {"goodput_requests_per_s", c.goodput_requests_per_s},
+                                 {"output_tokens_per_s", c.output_tokens_per_s},
+                                 {"mean_prompt_tokens", c.mean_prompt_tokens},
+                                 {"mean_output_tokens", c.mean_output_tokens},
+                                 {"ttft_p50", c.ttft_s.p50},
+                                 {"ttft_p99", c.ttft_s.p99},
+                                 {"tpot_p50", c.tpot_s.p50},
+                                 {"tpot_p99", c.tpot_s.p99}};
+    }
     j["scenario"] = scenario.name;
     j["complete"] = !outcome.interrupted;
     for (const ScalarEntry& e : summary_entries(summary)) {
@@ -236,6 +262,17 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     out << j.dump(2) << "\n";
   } else {
     print_text_summary(out, scenario, plan, workload_report, summary, latency_description, analytic);
+    if (!components.empty()) {
+      out << "per component (rates over the whole makespan; latencies of finished requests)\n";
+      for (const ComponentSummary& c : components) {
+        out << "  " << std::left << std::setw(14) << c.name << std::right << c.num_requests << " requests (mean prompt "
+            << format_number(c.mean_prompt_tokens, 0) << ", output " << format_number(c.mean_output_tokens, 0)
+            << "), finished " << c.finished << ", rejected " << c.rejected << "; "
+            << format_number(c.throughput_requests_per_s, 3) << " req/s, goodput "
+            << format_number(c.goodput_requests_per_s, 3) << " req/s; TTFT p50 " << format_number(c.ttft_s.p50, 3)
+            << " s, TPOT p50 " << format_number(1e3 * c.tpot_s.p50, 2) << " ms\n";
+      }
+    }
   }
 
   if (output_path) {
@@ -251,6 +288,8 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     content.time_series = scenario.output.time_series;
     content.deployment = deployment;
     content.analytic = analytic;
+    content.request_component = request_component;
+    content.components = components;
     write_results_hdf5(*output_path, content, policy);
     if (format == "text") out << "wrote " << *output_path << (outcome.interrupted ? " (marked incomplete)" : "") << "\n";
   }

@@ -129,7 +129,7 @@ class ScenarioParser {
 
     MapReader workload = top.child("workload", {"trace", "format", "prompt_tokens", "output_tokens", "arrivals",
                                                 "num_requests", "seed", "skip_bad_rows", "description",
-                                                "prompt_scale", "output_scale"});
+                                                "prompt_scale", "output_scale", "mix"});
     parse_workload(workload, scenario.workload);
 
     MapReader latency = top.child("latency", {"model", "gpu_profile", "step_table", "mlp_table", "all_reduce_table",
@@ -694,8 +694,67 @@ class ScenarioParser {
   }
 
   // ---------------------------------------------------------------- workload
+  // `workload.mix`: a list of components {name, weight, trace, format, prompt_tokens, output_tokens}.
+  void parse_mix(MapReader& workload, WorkloadConfig& config) {
+    const YAML::Node list = workload.node_of("mix");
+    if (!list.IsSequence() || list.size() == 0) {
+      workload.report("mix", "expected a non-empty list of components {name, weight, trace, prompt_tokens, "
+                             "output_tokens}, got " + config_detail::describe_node(list));
+      return;
+    }
+    for (const char* key : {"trace", "format", "prompt_tokens", "output_tokens"}) {
+      if (workload.has(key)) {
+        workload.report(key, "does not apply with workload.mix: give it in each component of the mix");
+      }
+    }
+    std::set<std::string> names;
+    double total = 0;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string path = workload.path_of("mix") + "[" + std::to_string(i) + "]";
+      MapReader m(list[i], path, config_detail::location_of(list[i], workload.location_of_key("mix")),
+                  {"name", "weight", "trace", "format", "prompt_tokens", "output_tokens"}, sink_);
+      if (!m.exists()) continue;
+      WorkloadComponent component;
+      component.name = m.get_string("name").value_or("component-" + std::to_string(i));
+      if (!names.insert(component.name).second) m.report("name", "duplicate component name '" + component.name + "'");
+      if (m.require("weight", "share of the requests (weights are normalised by their sum)")) {
+        if (auto w = m.get_double_checked("weight", [](double v) { return std::isfinite(v) && v > 0; },
+                                          "must be a finite number > 0")) {
+          component.weight = *w;
+          total += *w;
+        }
+      }
+      if (m.has_value("trace")) {
+        const std::string file = existing_file(m, "trace", "trace file");
+        if (!file.empty()) component.trace_path = file;
+      }
+      if (auto format = m.get_enum("format", config_detail::trace_format_spellings())) component.trace_format = *format;
+      const bool has_trace = m.has_value("trace");
+      parse_length(m, "prompt_tokens", component.prompt, has_trace);
+      parse_length(m, "output_tokens", component.output, has_trace);
+      config.mix.push_back(std::move(component));
+    }
+    if (!std::isfinite(total)) workload.report("mix", "the weights must sum to a finite number");
+  }
+
   void parse_workload(MapReader& workload, WorkloadConfig& config) {
     if (!workload.exists()) return;
+    if (workload.has("mix")) {
+      parse_mix(workload, config);
+      parse_arrivals(workload, config.arrivals, false);
+      if (auto count = workload.get_int("num_requests")) config.num_requests = *count;
+      if (config.num_requests <= 0) workload.report("num_requests", "must be > 0 with a workload.mix");
+      for (const char* key : {"prompt_scale", "output_scale"}) {
+        if (!workload.has_value(key)) continue;
+        const auto scale = workload.get_double_checked(
+            key, [](double v) { return std::isfinite(v) && v > 0; }, "must be a finite number > 0 (1 = lengths unchanged)");
+        if (scale) (std::string(key) == "prompt_scale" ? config.prompt_scale : config.output_scale) = *scale;
+      }
+      if (auto seed = workload.get_uint("seed")) config.seed = *seed;
+      if (auto skip = workload.get_bool("skip_bad_rows")) config.skip_bad_rows = *skip;
+      if (auto text = workload.get_string("description")) config.description = *text;
+      return;
+    }
     if (workload.has_value("trace")) {
       const std::string path = existing_file(workload, "trace", "trace file");
       if (!path.empty()) config.trace_path = path;

@@ -51,6 +51,11 @@ class Writer {
     indent_ += 2;
   }
   void close() { indent_ -= 2; }
+  // A list item that is a mapping: "- key: value", later keys indented under it (close() ends it).
+  void item(const std::string& name, const std::string& rendered) {
+    line("- " + name + ": " + rendered);
+    indent_ += 2;
+  }
   [[nodiscard]] std::string text() const { return out_.str(); }
 
  private:
@@ -217,10 +222,24 @@ std::string to_yaml(const Scenario& scenario) {
 
   const WorkloadConfig& wl = scenario.workload;
   w.open("workload");
-  w.key("trace", wl.trace_path ? quote(*wl.trace_path) : "null");
-  w.key("format", spelling_of(config_detail::trace_format_spellings(), wl.trace_format));
-  write_length(w, "prompt_tokens", wl.prompt);
-  write_length(w, "output_tokens", wl.output);
+  if (wl.mix.empty()) {
+    w.key("trace", wl.trace_path ? quote(*wl.trace_path) : "null");
+    w.key("format", spelling_of(config_detail::trace_format_spellings(), wl.trace_format));
+    write_length(w, "prompt_tokens", wl.prompt);
+    write_length(w, "output_tokens", wl.output);
+  } else {
+    w.open("mix");
+    for (const WorkloadComponent& c : wl.mix) {
+      w.item("name", quote(c.name));
+      w.key("weight", format_double(c.weight));
+      w.key("trace", c.trace_path ? quote(*c.trace_path) : "null");
+      w.key("format", spelling_of(config_detail::trace_format_spellings(), c.trace_format));
+      write_length(w, "prompt_tokens", c.prompt);
+      write_length(w, "output_tokens", c.output);
+      w.close();
+    }
+    w.close();
+  }
   w.key("prompt_scale", format_double(wl.prompt_scale));
   w.key("output_scale", format_double(wl.output_scale));
   w.open("arrivals");

@@ -156,6 +156,45 @@ void write_time_series(h5::Group group, const TimeSeriesColumns& ts) {
   group.write("kv_utilization", std::span<const double>(ts.kv_utilization), "fraction", "used / total KV blocks");
 }
 
+void write_components(h5::Group group, const std::vector<ComponentSummary>& components) {
+  std::vector<std::string> name;
+  std::vector<double> requests, finished, rejected, met, throughput, goodput, output_rate, prompt, output, ttft50,
+      ttft99, tpot50, tpot99;
+  for (const ComponentSummary& c : components) {
+    name.push_back(c.name);
+    requests.push_back(static_cast<double>(c.num_requests));
+    finished.push_back(static_cast<double>(c.finished));
+    rejected.push_back(static_cast<double>(c.rejected));
+    met.push_back(static_cast<double>(c.slo_met_requests));
+    throughput.push_back(c.throughput_requests_per_s);
+    goodput.push_back(c.goodput_requests_per_s);
+    output_rate.push_back(c.output_tokens_per_s);
+    prompt.push_back(c.mean_prompt_tokens);
+    output.push_back(c.mean_output_tokens);
+    ttft50.push_back(c.ttft_s.p50);
+    ttft99.push_back(c.ttft_s.p99);
+    tpot50.push_back(c.tpot_s.p50);
+    tpot99.push_back(c.tpot_s.p99);
+  }
+  group.write_strings("name", name, "component name (workload.mix)");
+  group.write("num_requests", std::span<const double>(requests), "requests", "requests of the component (covers: all)");
+  group.write("finished_requests", std::span<const double>(finished), "requests", "finished (covers: all)");
+  group.write("rejected_requests", std::span<const double>(rejected), "requests", "rejected (covers: all)");
+  group.write("slo_met_requests", std::span<const double>(met), "requests", "finished meeting metrics.slo");
+  group.write("throughput_requests_per_s", std::span<const double>(throughput), "requests/s",
+              "finished requests / the run's makespan (covers: finished requests)");
+  group.write("goodput_requests_per_s", std::span<const double>(goodput), "requests/s",
+              "SLO-meeting finished requests / the run's makespan (covers: finished requests)");
+  group.write("output_tokens_per_s", std::span<const double>(output_rate), "tokens/s",
+              "output tokens of finished requests / the run's makespan (covers: finished requests)");
+  group.write("mean_prompt_tokens", std::span<const double>(prompt), "tokens", "mean prompt (covers: all requests)");
+  group.write("mean_output_tokens", std::span<const double>(output), "tokens", "mean max_tokens (covers: all requests)");
+  group.write("ttft_p50", std::span<const double>(ttft50), "s", "median TTFT (covers: finished requests)");
+  group.write("ttft_p99", std::span<const double>(ttft99), "s", "99th percentile TTFT (covers: finished requests)");
+  group.write("tpot_p50", std::span<const double>(tpot50), "s", "median TPOT (covers: finished, >= 2 outputs)");
+  group.write("tpot_p99", std::span<const double>(tpot99), "s", "99th percentile TPOT (covers: finished, >= 2 outputs)");
+}
+
 }  // namespace
 
 std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
@@ -257,7 +296,15 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
     write_scalars(root.create_group("summary"), summary_entries(*content.summary));
     write_scalars(root.create_group("deployment"), content.deployment);
     if (!content.analytic.empty()) write_scalars(root.create_group("analytic"), content.analytic);
-    if (content.per_request) write_requests(root.create_group("requests"), *content.outcome);
+    if (content.per_request) {
+      h5::Group requests = root.create_group("requests");
+      write_requests(requests, *content.outcome);
+      if (!content.request_component.empty()) {
+        requests.write("component", std::span<const std::int32_t>(content.request_component), "",
+                       "workload.mix component the request came from (index into /components/name)");
+      }
+    }
+    if (!content.components.empty()) write_components(root.create_group("components"), content.components);
     if (content.per_iteration) write_iterations(root.create_group("iterations"), content.recorder->iterations());
     if (content.time_series) write_time_series(root.create_group("timeseries"), content.recorder->time_series());
     if (content.per_iteration && content.recorder->lockstep()) {

@@ -149,5 +149,43 @@ TEST_F(CliWhatIf, PrintScenarioWritesTheResolvedScenarioWhichLoadsBack) {
   EXPECT_EQ(dir_.listing(), (std::set<std::string>{"echo.yaml", "s.yaml"}));
 }
 
+TEST_F(CliWhatIf, AMixReportsEachComponentAndOverridesReachIntoIt) {
+  const std::string mix = kScenario.substr(0, kScenario.find("workload:")) +
+                          "workload:\n"
+                          "  mix:\n"
+                          "    - {name: chat, weight: 7, prompt_tokens: {distribution: fixed, value: 100},\n"
+                          "       output_tokens: {distribution: fixed, value: 20}}\n"
+                          "    - {name: summary, weight: 3, prompt_tokens: {distribution: fixed, value: 2000},\n"
+                          "       output_tokens: {distribution: fixed, value: 100}}\n"
+                          "  arrivals: {process: poisson, rate_per_s: 4}\n"
+                          "  num_requests: 300\n";
+  dir_.write("mix.yaml", mix);
+  const CommandResult r = expect_exit(0, {"run", "mix.yaml", "--format", "json"});
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const auto& chat = j["components"]["chat"];
+  const auto& summary = j["components"]["summary"];
+  EXPECT_EQ(chat["num_requests"].get<double>() + summary["num_requests"].get<double>(), 300);
+  EXPECT_DOUBLE_EQ(chat["mean_prompt_tokens"].get<double>(), 100);
+  EXPECT_DOUBLE_EQ(summary["mean_output_tokens"].get<double>(), 100);
+  EXPECT_NEAR(chat["num_requests"].get<double>(), 210, 40);  // Binomial(300, 0.7): sd 7.9
+  EXPECT_NEAR(chat["throughput_requests_per_s"].get<double>() + summary["throughput_requests_per_s"].get<double>(),
+              j["summary"]["throughput_requests_per_s"].get<double>(), 1e-9);
+  // Same seed, same output (the mix is deterministic).
+  EXPECT_EQ(expect_exit(0, {"run", "mix.yaml", "--format", "json"}).out, r.out);
+  // A weight moved with --set (list items by index); a bad one names the argument.
+  const nlohmann::json heavier = nlohmann::json::parse(
+      expect_exit(0, {"run", "mix.yaml", "--format", "json", "--set", "workload.mix.1.weight=7"}).out);
+  EXPECT_NEAR(heavier["components"]["summary"]["num_requests"].get<double>(), 150, 40);
+  CommandResult bad = expect_exit(2, {"run", "mix.yaml", "-o", "o.h5", "--set", "workload.mix.1.weight=0"});
+  EXPECT_THAT(bad.err, HasSubstr("--set workload.mix.1.weight=0: workload.mix[1].weight: must be a finite number > 0"));
+  bad = expect_exit(2, {"run", "mix.yaml", "-o", "o.h5", "--set", "workload.mix.5.weight=1"});
+  EXPECT_THAT(bad.err, HasSubstr("workload.mix is a list of 2 items"));
+  // A component without lengths: file:line:column and what is allowed.
+  dir_.write("nolen.yaml", kScenario.substr(0, kScenario.find("workload:")) +
+                               "workload:\n  mix:\n    - {name: a, weight: 1}\n  num_requests: 5\n");
+  bad = expect_exit(2, {"run", "nolen.yaml", "-o", "o.h5"});
+  EXPECT_THAT(bad.err, HasSubstr("nolen.yaml:13:7: workload.mix[0].prompt_tokens: missing"));
+}
+
 }  // namespace
 }  // namespace moesim::test

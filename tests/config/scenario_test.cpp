@@ -828,5 +828,44 @@ TEST(ScenarioWhatIf, BadScalesAndSlosNameTheirPosition) {
                           "test.yaml:16:17: metrics.slo.ttft_s: must be a finite number > 0 seconds, got -1"));
 }
 
+const std::string kMix =
+    "workload:\n"                                                          // 8
+    "  mix:\n"                                                             // 9
+    "    - name: chat\n"                                                   // 10
+    "      weight: 0.7\n"                                                  // 11
+    "      prompt_tokens: {distribution: fixed, value: 100}\n"             // 12
+    "      output_tokens: {distribution: fixed, value: 50}\n"              // 13
+    "    - name: summary\n"                                                // 14
+    "      weight: 0.3\n"                                                  // 15
+    "      prompt_tokens: {distribution: uniform, low: 1000, high: 3000}\n"  // 16
+    "      output_tokens: {distribution: fixed, value: 200}\n"             // 17
+    "  arrivals: {process: poisson, rate_per_s: 2}\n"                      // 18
+    "  num_requests: 100\n";                                               // 19
+
+TEST(ScenarioWhatIf, AMixIsReadAndRoundTrips) {
+  const Scenario s = load(kCluster + kMix);
+  ASSERT_EQ(s.workload.mix.size(), 2U);
+  EXPECT_EQ(s.workload.mix[1].name, "summary");
+  EXPECT_DOUBLE_EQ(s.workload.mix[0].weight, 0.7);
+  EXPECT_EQ(s.workload.mix[1].prompt.kind, LengthDistributionKind::kUniform);
+  const std::string echo = to_yaml(s);
+  EXPECT_EQ(to_yaml(load_scenario_text(echo, "test.yaml", fs::temp_directory_path())), echo);
+}
+
+TEST(ScenarioWhatIf, BadMixesNameTheirPosition) {
+  std::string text = kCluster + kMix;
+  text.replace(text.find("weight: 0.3"), 11, "weight: -1");
+  text.replace(text.find("      prompt_tokens: {distribution: fixed, value: 100}\n"),
+               std::string("      prompt_tokens: {distribution: fixed, value: 100}\n").size(), "      name2: x\n");
+  EXPECT_THAT(issues_of(text),
+              ElementsAre(HasSubstr("test.yaml:12:7: workload.mix[0].name2: unknown key 'name2'"),
+                          HasSubstr("test.yaml:10:7: workload.mix[0].prompt_tokens: missing"),
+                          HasSubstr("test.yaml:15:15: workload.mix[1].weight: must be a finite number > 0, got -1")));
+  EXPECT_THAT(issues_of(kCluster + "workload:\n  mix: []\n  num_requests: 3\n"),
+              ElementsAre(HasSubstr("test.yaml:9:8: workload.mix: expected a non-empty list of components")));
+  EXPECT_THAT(issues_of(kCluster + kMix + "  prompt_tokens: {distribution: fixed, value: 1}\n"),
+              ElementsAre(HasSubstr("workload.prompt_tokens: does not apply with workload.mix")));
+}
+
 }  // namespace
 }  // namespace moesim

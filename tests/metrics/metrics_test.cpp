@@ -186,5 +186,44 @@ TEST(Summarize, GoodputCountsFinishedRequestsMeetingEverySlo) {
   EXPECT_DOUBLE_EQ(both.rejected_token_share, 111.0 / 545.0);
 }
 
+// Per-component metrics: the same definitions over each component's requests, rates over the whole makespan.
+TEST(Summarize, ComponentsSplitTheRequestsAndAddUpToTheRun) {
+  auto finished = [](SimTimeNs ttft_ms, SimTimeNs tpot_ms, std::int32_t outputs) {
+    RequestState r;
+    r.prompt_tokens = 100;
+    r.target_output_tokens = r.generated = outputs;
+    r.status = RequestStatus::kFinished;
+    r.first_scheduled_ns = 0;
+    r.first_token_ns = ttft_ms * kNsPerMs;
+    r.completion_ns = r.first_token_ns + tpot_ms * kNsPerMs * (outputs - 1);
+    return r;
+  };
+  SimulationOutcome outcome;
+  RequestState rejected = finished(2, 1, 11);
+  rejected.status = RequestStatus::kRejected;
+  rejected.generated = 0;
+  outcome.requests = {finished(2, 1, 11), finished(5, 1, 11), finished(2, 3, 11), rejected};
+  outcome.end_ns = 32 * kNsPerMs;
+  const std::vector<std::int32_t> component{0, 1, 0, 1};
+  SloConfig slo;
+  slo.ttft_s = 0.003;
+  const RunSummary whole = summarize(outcome, MetricsRecorder(RecorderOptions{}), 1, 1, slo);
+  const auto parts = summarize_components(outcome, component, {"a", "b"}, whole);
+  ASSERT_EQ(parts.size(), 2U);
+  EXPECT_EQ(parts[0].num_requests, 2);
+  EXPECT_EQ(parts[0].finished, 2);
+  EXPECT_EQ(parts[0].slo_met_requests, 2);  // TTFT 2 ms, 2 ms
+  EXPECT_EQ(parts[1].finished, 1);
+  EXPECT_EQ(parts[1].rejected, 1);
+  EXPECT_EQ(parts[1].slo_met_requests, 0);  // TTFT 5 ms
+  EXPECT_DOUBLE_EQ(parts[0].throughput_requests_per_s, 2 / 0.032);
+  EXPECT_DOUBLE_EQ(parts[0].throughput_requests_per_s + parts[1].throughput_requests_per_s,
+                   whole.throughput_requests_per_s);
+  EXPECT_DOUBLE_EQ(parts[0].goodput_requests_per_s + parts[1].goodput_requests_per_s, whole.goodput_requests_per_s);
+  EXPECT_DOUBLE_EQ(parts[0].tpot_s.p50, 0.002);  // median of 1 ms and 3 ms
+  EXPECT_DOUBLE_EQ(parts[1].ttft_s.p50, 0.005);
+  EXPECT_DOUBLE_EQ(parts[1].mean_output_tokens, 11.0);
+}
+
 }  // namespace
 }  // namespace moesim

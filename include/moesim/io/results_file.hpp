@@ -53,6 +53,10 @@ struct ResultsContent {
   bool time_series = true;
   std::vector<ScalarEntry> deployment;
   std::vector<ScalarEntry> analytic;
+  // Workload mixes: request i's component (the /requests/component column) and the per-component table
+  // (/components). Empty without a mix.
+  std::vector<std::int32_t> request_component;
+  std::vector<ComponentSummary> components;
 };
 
 // The summary as (name, value, units, description) rows, in a fixed order (shared by HDF5, text, JSON).

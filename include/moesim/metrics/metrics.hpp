@@ -201,6 +201,28 @@ struct RunSummary {
   double dispatch_combine_fraction = 0;    // share of the makespan spent in dispatch + combine
 };
 
+// Per-component metrics of a workload mix. Rates are over the whole run's makespan (the components share
+// the deployment and its time), so the components' throughputs add up to the run's.
+struct ComponentSummary {
+  std::string name;
+  std::int64_t num_requests = 0;
+  std::int64_t finished = 0;
+  std::int64_t rejected = 0;
+  std::int64_t slo_met_requests = 0;
+  double throughput_requests_per_s = 0;
+  double goodput_requests_per_s = 0;
+  double output_tokens_per_s = 0;
+  double mean_prompt_tokens = 0;  // over all the component's requests
+  double mean_output_tokens = 0;  // requested (max_tokens), over all the component's requests
+  Distribution ttft_s, tpot_s;    // finished requests (TPOT: with >= 2 output tokens)
+};
+
+// `component[i]` is request i's component (index into `names`); `whole` gives the makespan and SLOs.
+[[nodiscard]] std::vector<ComponentSummary> summarize_components(const SimulationOutcome& outcome,
+                                                                 std::span<const std::int32_t> component,
+                                                                 const std::vector<std::string>& names,
+                                                                 const RunSummary& whole);
+
 [[nodiscard]] RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& recorder, double gpus,
                                    double cost_per_gpu_hour_usd, const SloConfig& slo = {});
 

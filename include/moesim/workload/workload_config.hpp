@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace moesim {
 
@@ -41,6 +42,17 @@ struct ArrivalProcess {
   double time_scale = 1;  // kTrace
 };
 
+// One component of a workload mix (e.g. 70 % chat + 30 % summarisation): its share of the requests and
+// where its lengths come from (its own trace and/or length distributions).
+struct WorkloadComponent {
+  std::string name;                       // unique; labels the HDF5 component column and per-component metrics
+  double weight = 1;                      // > 0; share of requests = weight / sum of weights
+  std::optional<std::string> trace_path;  // lengths of kind kTrace come from this trace's rows, cycled in order
+  TraceFormat trace_format = TraceFormat::kAuto;
+  LengthDistribution prompt;
+  LengthDistribution output;
+};
+
 struct WorkloadConfig {
   std::optional<std::string> trace_path;  // resolved relative to the scenario file's directory
   TraceFormat trace_format = TraceFormat::kAuto;
@@ -55,6 +67,10 @@ struct WorkloadConfig {
   // length is never below 1 token). 1 = unchanged. Finite and > 0.
   double prompt_scale = 1;
   double output_scale = 1;
+  // Non-empty: a mix. Each request's component is drawn by weight from the stream "workload.mix" (in
+  // request order, before arrivals are assigned), its lengths from that component; trace_path, prompt and
+  // output above are then unused. The arrival process is shared (arrivals: trace is not allowed).
+  std::vector<WorkloadComponent> mix;
   std::uint64_t seed = 0;
   bool skip_bad_rows = false;  // count and skip malformed trace rows instead of failing
   std::string description;     // which trace/tokenizer, for the record
