@@ -661,7 +661,7 @@ TEST(ShippedScenarios, EveryFileInScenariosLoadsAndRoundTrips) {
   const fs::path dir = fs::path(MOESIM_SOURCE_DIR) / "scenarios";
   // Listed explicitly so that a deleted or renamed scenario is noticed.
   for (const char* name : {"mixtral-8x7b_8xa100-40gb_tp8.yaml", "llama-2-7b_1xa100-80gb.yaml",
-                           "mixtral-8x7b_sharegpt-vllm-bench_poisson.yaml"}) {
+                           "mixtral-8x7b_sharegpt-vllm-bench_poisson.yaml", "llama-2-7b_chat-summarise-mix.yaml"}) {
     SCOPED_TRACE(name);
     Scenario s;
     ASSERT_NO_THROW(s = load_scenario_file(dir / name)) << name;
