@@ -131,6 +131,16 @@ class ScenarioParser {
                                                 "num_requests", "seed", "skip_bad_rows", "description",
                                                 "prompt_scale", "output_scale", "mix"});
     parse_workload(workload, scenario.workload);
+    if (scenario.workload.arrivals.kind == ArrivalKind::kClosedLoop) {
+      // The simulator frees a client's slot when its request finishes or is rejected; an expert-parallel
+      // lockstep group or a request aborted for lack of swap space would need more (not modelled).
+      if (scenario.serving.lockstep_data_parallel()) {
+        workload.report("arrivals", "process 'closed_loop' is not supported with serving.enable_expert_parallel "
+                                    "data-parallel ranks; use poisson, gamma or all_at_zero");
+      } else if (scenario.serving.preemption_mode == PreemptionMode::kSwap) {
+        workload.report("arrivals", "process 'closed_loop' needs serving.preemption_mode: recompute");
+      }
+    }
 
     MapReader latency = top.child("latency", {"model", "gpu_profile", "step_table", "mlp_table", "all_reduce_table",
                                               "moe_table", "engine_overhead", "compute_efficiency",
@@ -877,7 +887,7 @@ class ScenarioParser {
   }
 
   void parse_arrivals(MapReader& workload, ArrivalProcess& arrivals, bool has_trace) {
-    MapReader map = workload.child("arrivals", {"process", "rate_per_s", "cv", "time_scale"});
+    MapReader map = workload.child("arrivals", {"process", "rate_per_s", "cv", "time_scale", "concurrency"});
     if (!map.exists()) return;  // all at t = 0
     if (!map.require("process", "one of " + join_alternatives(config_detail::canonical_spellings(
                                                 config_detail::arrival_kind_spellings())))) {
@@ -892,9 +902,10 @@ class ScenarioParser {
       case ArrivalKind::kPoisson: uses = {"rate_per_s"}; break;
       case ArrivalKind::kGamma: uses = {"rate_per_s", "cv"}; break;
       case ArrivalKind::kTrace: uses = {"time_scale"}; break;
+      case ArrivalKind::kClosedLoop: uses = {"concurrency"}; break;
     }
     const std::string kind_name = config_detail::spelling_of(config_detail::arrival_kind_spellings(), arrivals.kind);
-    for (const char* key : {"rate_per_s", "cv", "time_scale"}) {
+    for (const char* key : {"rate_per_s", "cv", "time_scale", "concurrency"}) {
       if (map.has(key) && std::find(uses.begin(), uses.end(), key) == uses.end()) {
         map.report(key, std::string("does not apply to process '") + kind_name + "'" +
                             (uses.empty() ? std::string() : " (it uses: " + join_alternatives(uses) + ")"));
@@ -907,6 +918,10 @@ class ScenarioParser {
     }
     if (arrivals.kind == ArrivalKind::kGamma && map.require("cv", "coefficient of variation of inter-arrival times")) {
       arrivals.cv = map.get_double_checked("cv", positive, "must be > 0").value_or(1);
+    }
+    if (arrivals.kind == ArrivalKind::kClosedLoop &&
+        map.require("concurrency", "clients with one request in flight each (vLLM benchmark --max-concurrency)")) {
+      if (auto n = map.get_int_in("concurrency", 1, kIntMax)) arrivals.concurrency = *n;
     }
     if (arrivals.kind == ArrivalKind::kTrace) {
       if (!has_trace) {

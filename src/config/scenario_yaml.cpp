@@ -252,6 +252,7 @@ std::string to_yaml(const Scenario& scenario) {
       w.key("cv", format_double(wl.arrivals.cv));
       break;
     case ArrivalKind::kTrace: w.key("time_scale", format_double(wl.arrivals.time_scale)); break;
+    case ArrivalKind::kClosedLoop: w.key("concurrency", std::to_string(wl.arrivals.concurrency)); break;
   }
   w.close();
   w.key("num_requests", std::to_string(wl.num_requests));

@@ -39,6 +39,7 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   setup.use_fast_v0 = options.use_fast_v0;
   setup.expert_parallel = built.expert_parallel.get();
   setup.routing_seed = scenario.workload.seed;
+  if (scenario.workload.arrivals.kind == ArrivalKind::kClosedLoop) setup.max_concurrency = scenario.workload.arrivals.concurrency;
   RecorderOptions recorder_options;
   recorder_options.per_iteration = options.keep_tables && scenario.output.per_iteration;
   recorder_options.iteration_sample_every = scenario.output.iteration_sample_every;

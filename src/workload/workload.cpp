@@ -185,6 +185,9 @@ std::vector<ConfigIssue> validate_workload_config(const WorkloadConfig& config) 
         issue("rate_per_s", "= " + fmt(a.rate_per_s) + "; must be a finite number > 0 (requests per second)");
       }
       break;
+    case ArrivalKind::kClosedLoop:
+      if (a.concurrency < 1) issue("concurrency", "= " + std::to_string(a.concurrency) + "; must be >= 1 (clients)");
+      break;
     case ArrivalKind::kTrace:
       if (!has_trace) issue("kind", "= trace needs workload.trace_path (a trace file with timestamps)");
       if (!std::isfinite(a.time_scale) || a.time_scale <= 0) {
@@ -353,6 +356,7 @@ Workload build_workload(const WorkloadConfig& config, WorkloadBuildReport* repor
   const ArrivalProcess& a = config.arrivals;
   switch (a.kind) {
     case ArrivalKind::kAllAtZero: break;  // RequestSpec::arrival_ns is already 0
+    case ArrivalKind::kClosedLoop: break;  // issued by the simulation as slots free up (SimulationSetup)
     case ArrivalKind::kPoisson:
     case ArrivalKind::kGamma: {
       // The first request arrives at t = 0 and each later one one gap after the previous, as vLLM's

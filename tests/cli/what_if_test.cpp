@@ -187,5 +187,26 @@ TEST_F(CliWhatIf, AMixReportsEachComponentAndOverridesReachIntoIt) {
   EXPECT_THAT(bad.err, HasSubstr("nolen.yaml:13:7: workload.mix[0].prompt_tokens: missing"));
 }
 
+// Closed loop (vLLM benchmark --max-concurrency): never more than N requests in flight; a rejected request
+// frees its client at once (else the run would stop with requests never issued).
+TEST_F(CliWhatIf, ClosedLoopClientsKeepAtMostConcurrencyRequestsInFlight) {
+  const nlohmann::json one = nlohmann::json::parse(
+      expect_exit(0, {"run", "s.yaml", "--format", "json", "--set", "workload.arrivals={process: closed_loop, concurrency: 1}",
+                      "--set", "workload.num_requests=20"})
+          .out);
+  EXPECT_EQ(one["summary"]["finished_requests"].get<double>(), 20);
+  EXPECT_EQ(one["summary"]["batch_size_p99"].get<double>(), 1);  // one client: one sequence per step
+  EXPECT_EQ(one["summary"]["queueing_max"].get<double>(), 0);     // issued when the previous one finished
+  const nlohmann::json eight = nlohmann::json::parse(
+      expect_exit(0, {"run", "s.yaml", "--format", "json", "--set",
+                      "workload.arrivals={process: closed_loop, concurrency: 8}", "--set", "workload.prompt_scale=20"})
+          .out);
+  EXPECT_EQ(eight["summary"]["finished_requests"].get<double>() + eight["summary"]["rejected_requests"].get<double>(), 200);
+  EXPECT_GT(eight["summary"]["rejected_requests"].get<double>(), 0);
+  EXPECT_LE(eight["summary"]["batch_size_p99"].get<double>(), 8);
+  const CommandResult bad = expect_exit(2, {"run", "s.yaml", "-o", "o.h5", "--set", "workload.arrivals={process: closed_loop}"});
+  EXPECT_THAT(bad.err, HasSubstr("workload.arrivals.concurrency: missing required key"));
+}
+
 }  // namespace
 }  // namespace moesim::test

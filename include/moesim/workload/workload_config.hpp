@@ -33,6 +33,10 @@ enum class ArrivalKind {
   kPoisson,    // exponential inter-arrival times at rate_per_s
   kGamma,      // gamma inter-arrival times with mean 1/rate_per_s and coefficient of variation cv
   kTrace,      // the trace's own timestamps, divided by time_scale (2 = replay twice as fast)
+  // Closed loop: `concurrency` clients; each sends its next request when its previous one finishes (or is
+  // rejected), like vLLM's benchmark_serving.py --max-concurrency with an infinite request rate. The
+  // workload's arrival times are all 0; the simulation issues request i when a slot frees up.
+  kClosedLoop,
 };
 
 struct ArrivalProcess {
@@ -40,6 +44,7 @@ struct ArrivalProcess {
   double rate_per_s = 0;  // kPoisson, kGamma
   double cv = 1;          // kGamma
   double time_scale = 1;  // kTrace
+  std::int64_t concurrency = 0;  // kClosedLoop: requests in flight, >= 1
 };
 
 // One component of a workload mix (e.g. 70 % chat + 30 % summarisation): its share of the requests and
