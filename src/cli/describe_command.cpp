@@ -13,6 +13,7 @@
 #include <string>
 
 #include "moesim/cli/commands.hpp"
+#include "moesim/cli/program_options.hpp"
 #include "moesim/cluster/memory_plan.hpp"
 #include "moesim/perf/expert_parallel.hpp"
 #include "moesim/common/errors.hpp"
@@ -365,6 +366,7 @@ int describe_command(const std::vector<std::string>& args, std::ostream& out, st
   options.add_options()("help,h", "show this help")(
       "scenario", po::value(&scenario_path), "scenario file (default: the embedded default scenario)")(
       "format", po::value(&format)->default_value("text"), "output format: text or json");
+  add_set_option(options);
   po::positional_options_description positional;
   positional.add("scenario", 1);
   po::variables_map vm;
@@ -385,8 +387,9 @@ int describe_command(const std::vector<std::string>& args, std::ostream& out, st
   }
   const Scenario scenario =
       scenario_path.empty()
-          ? load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", std::filesystem::current_path())
-          : load_scenario_file(scenario_path);
+          ? load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", std::filesystem::current_path(),
+                               set_arguments(vm))
+          : load_scenario_file(scenario_path, set_arguments(vm));
   const Description description = describe(scenario);
   if (format == "json") {
     out << to_json(description).dump(2) << "\n";

@@ -16,4 +16,16 @@ void parse_options(const std::vector<std::string>& args, const boost::program_op
   }
 }
 
+void add_set_option(boost::program_options::options_description& options) {
+  namespace po = boost::program_options;
+  options.add_options()("set", po::value<std::vector<std::string>>()->composing(),
+                        "override a scenario key: --set path=value (repeatable; value read as YAML, checked like "
+                        "the file), e.g. --set workload.prompt_scale=2");
+}
+
+std::vector<std::string> set_arguments(const boost::program_options::variables_map& vm) {
+  if (vm.count("set") == 0U) return {};
+  return vm["set"].as<std::vector<std::string>>();
+}
+
 }  // namespace moesim::cli

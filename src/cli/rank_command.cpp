@@ -17,6 +17,7 @@
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/errors.hpp"
 #include "moesim/common/interrupt.hpp"
+#include "moesim/config/scenario.hpp"
 #include "moesim/study/rank.hpp"
 #include "moesim/study/rank_output.hpp"
 #include "moesim/study/study.hpp"
@@ -90,6 +91,7 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
       ("print-study", "print the study YAML (the embedded default when no file is given) and exit")
       ("quiet,q", "no progress lines on stderr")
       ("checkpoint-interval", po::value<double>()->default_value(30), "seconds between saves of finished work to -o");
+  add_set_option(options);
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
@@ -105,16 +107,34 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
 
   std::string study_text;
   study::StudySpec spec;
+  // --set overrides edit the study document (its scenario keys, or study.* keys) before it is checked;
+  // problems at an overridden path name the --set argument.
+  const std::vector<std::string> overrides = set_arguments(vm);
+  std::string display = "<embedded default study>";
+  std::filesystem::path base_dir = ".";
   if (vm.count("study") != 0U) {
     const std::string path = vm["study"].as<std::string>();
     std::ifstream in(path, std::ios::binary);
     std::ostringstream text;
-    if (in) text << in.rdbuf();
+    if (!in) spec = study::load_study_file(path);  // throws: the file cannot be opened
+    text << in.rdbuf();
     study_text = text.str();
-    spec = study::load_study_file(path);
+    display = path;
+    base_dir = std::filesystem::absolute(path).parent_path();
+    if (overrides.empty()) spec = study::load_study_file(path);
   } else {
     study_text = study::embedded_default_study_yaml();
-    if (vm.count("print-study") == 0U) spec = study::load_study_text(study_text, "<embedded default study>", ".");
+    if (overrides.empty() && vm.count("print-study") == 0U) spec = study::load_study_text(study_text, display, base_dir);
+  }
+  if (!overrides.empty()) {
+    // Line numbers of other problems refer to the merged document, hence the changed display name.
+    study_text = apply_overrides_to_yaml(study_text, display, overrides);
+    display += " with --set";
+    try {
+      spec = study::load_study_text(study_text, display, base_dir);
+    } catch (const ConfigError& e) {
+      throw ConfigError(attribute_to_overrides(e.issues(), overrides));
+    }
   }
   if (vm.count("print-study") != 0U) {
     out << study_text;

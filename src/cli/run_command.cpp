@@ -59,9 +59,21 @@ void print_text_summary(std::ostream& out, const Scenario& scenario, const Memor
         << "x the mean routed tokens; routed experts " << format_number(100 * s.moe_experts_busy_fraction, 1)
         << " %, dispatch/combine " << format_number(100 * s.dispatch_combine_fraction, 1) << " % of the makespan\n";
   }
+  out << "  covers       " << s.finished << " finished of " << s.num_requests
+      << " requests (throughput, latency, goodput, cost; batch and KV figures cover all steps)\n";
   out << "  throughput   " << format_number(s.throughput_requests_per_s, 3) << " req/s, "
       << format_number(s.input_tokens_per_s, 0) << " input tok/s, " << format_number(s.output_tokens_per_s, 0)
       << " output tok/s\n";
+  out << "  goodput      " << format_number(s.goodput_requests_per_s, 3) << " req/s (" << s.slo_met_requests
+      << " requests, " << format_number(100 * s.slo_attainment, 1) << " % of all, meet ";
+  if (!s.slo.any()) {
+    out << "no SLO: metrics.slo not set, goodput = throughput";
+  } else {
+    if (s.slo.ttft_s) out << "TTFT <= " << format_number(*s.slo.ttft_s, 3) << " s";
+    if (s.slo.ttft_s && s.slo.tpot_s) out << " and ";
+    if (s.slo.tpot_s) out << "TPOT <= " << format_number(1e3 * *s.slo.tpot_s, 2) << " ms";
+  }
+  out << ")\n";
   out << "  batch size   mean " << format_number(s.batch_size_mean, 1) << ", p50 " << format_number(s.batch_size_p50, 0)
       << ", p99 " << format_number(s.batch_size_p99, 0) << " (decode steps: mean "
       << format_number(s.decode_batch_size_mean, 1) << ")\n";
@@ -97,7 +109,9 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
       ("no-iterations", "do not record per-step rows")
       ("iteration-sample", po::value<std::int64_t>(), "record every n-th step only")
       ("no-timeseries", "do not record the time series")
-      ("skip-bad-rows", "skip malformed trace rows (counted and reported) instead of stopping");
+      ("skip-bad-rows", "skip malformed trace rows (counted and reported) instead of stopping")
+      ("print-scenario", "print the resolved scenario as YAML (every default filled in, --set applied) and exit");
+  add_set_option(options);
   // Not shown in --help: for benchmarks (bench/, docs/performance.md) only. Forces the O(batch)-per-step
   // reference ReplicaScheduler instead of FastV0Scheduler; results are identical, only slower.
   po::options_description hidden;
@@ -119,9 +133,14 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   // it arrives while loading) and the finished work is written marked incomplete; a signal while the
   // file is being written removes the temporary file and ends the process (common/interrupt.hpp).
   std::optional<interrupt::CooperativeStop> cooperative(std::in_place);
+  const std::vector<std::string> overrides = set_arguments(vm);
   Scenario scenario = vm.count("scenario") != 0U
-                          ? load_scenario_file(vm["scenario"].as<std::string>())
-                          : load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", ".");
+                          ? load_scenario_file(vm["scenario"].as<std::string>(), overrides)
+                          : load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", ".", overrides);
+  if (vm.count("print-scenario") != 0U) {
+    out << to_yaml(scenario);
+    return 0;
+  }
   if (vm.count("skip-bad-rows") != 0U) scenario.workload.skip_bad_rows = true;
   if (vm.count("no-requests") != 0U) scenario.output.per_request = false;
   if (vm.count("no-iterations") != 0U) scenario.output.per_iteration = false;
@@ -163,6 +182,21 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   const RunSummary& summary = run.summary;
   const double gpus = summary.gpus;
   const std::vector<ScalarEntry>& analytic = run.tables->analytic;
+  if (summary.rejected > 0) {
+    // The issue this answers: a 2x-longer-prompt variant had 22 % of its requests rejected and only a
+    // count in the summary said so, while throughput and cost silently covered the rest.
+    const ServingConfig& sv = scenario.serving;
+    err << "moesim run: warning: " << summary.rejected << " of " << summary.num_requests << " requests ("
+        << format_number(100.0 * static_cast<double>(summary.rejected) / static_cast<double>(summary.num_requests), 1)
+        << " % of requests, " << format_number(100 * summary.rejected_token_share, 1)
+        << " % of requested prompt + output tokens) cannot be served: longer than vLLM accepts, max_model_len (" << sv.max_model_len
+        << " tokens)";
+    if (!sv.enable_chunked_prefill && sv.scheduler == SchedulerVersion::kV0) {
+      err << " or, without chunked prefill, max_num_batched_tokens (" << sv.max_num_batched_tokens << ")";
+    }
+    err << ", or more KV blocks than a replica has; they are rejected, and throughput, latency, goodput and cost cover the " << summary.finished
+        << " finished requests only\n";
+  }
   const std::string& latency_description = run.tables->latency_description;
   std::vector<ScalarEntry> deployment{
       {"gpus", gpus, "GPUs", "TP x PP x DP"},
@@ -177,17 +211,57 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
       {"mean_output_tokens", workload_report.mean_output_tokens, "tokens", "workload mean output length"},
   };
 
+  // Workload mixes: the component of each request and per-component metrics.
+  std::vector<std::int32_t> request_component;
+  std::vector<ComponentSummary> components;
+  if (!scenario.workload.mix.empty()) {
+    std::vector<std::string> names;
+    for (const WorkloadComponent& c : scenario.workload.mix) names.push_back(c.name);
+    request_component.reserve(workload.size());
+    for (const RequestSpec& r : workload) request_component.push_back(r.component);
+    components = summarize_components(outcome, request_component, names, summary);
+  }
+
   if (format == "json") {
     nlohmann::json j;
+    for (const ComponentSummary& c : components) {
+      j["components"][c.name] = {{"num_requests", c.num_requests},
+                                 {"finished_requests", c.finished},
+                                 {"rejected_requests", c.rejected},
+                                 {"slo_met_requests", c.slo_met_requests},
+                                 {"throughput_requests_per_s", c.throughput_requests_per_s},
+                                 {"goodput_requests_per_s", c.goodput_requests_per_s},
+                                 {"output_tokens_per_s", c.output_tokens_per_s},
+                                 {"mean_prompt_tokens", c.mean_prompt_tokens},
+                                 {"mean_output_tokens", c.mean_output_tokens},
+                                 {"ttft_p50", c.ttft_s.p50},
+                                 {"ttft_p99", c.ttft_s.p99},
+                                 {"tpot_p50", c.tpot_s.p50},
+                                 {"tpot_p99", c.tpot_s.p99}};
+    }
     j["scenario"] = scenario.name;
     j["complete"] = !outcome.interrupted;
-    for (const ScalarEntry& e : summary_entries(summary)) j["summary"][e.name] = e.value;
+    for (const ScalarEntry& e : summary_entries(summary)) {
+      j["summary"][e.name] = e.value;
+      j["summary_covers"][e.name] = e.covers;
+    }
     for (const ScalarEntry& e : deployment) j["deployment"][e.name] = e.value;
     for (const ScalarEntry& e : analytic) j["analytic"][e.name] = e.value;
     j["latency_model"] = latency_description;
     out << j.dump(2) << "\n";
   } else {
     print_text_summary(out, scenario, plan, workload_report, summary, latency_description, analytic);
+    if (!components.empty()) {
+      out << "per component (rates over the whole makespan; latencies of finished requests)\n";
+      for (const ComponentSummary& c : components) {
+        out << "  " << std::left << std::setw(14) << c.name << std::right << c.num_requests << " requests (mean prompt "
+            << format_number(c.mean_prompt_tokens, 0) << ", output " << format_number(c.mean_output_tokens, 0)
+            << "), finished " << c.finished << ", rejected " << c.rejected << "; "
+            << format_number(c.throughput_requests_per_s, 3) << " req/s, goodput "
+            << format_number(c.goodput_requests_per_s, 3) << " req/s; TTFT p50 " << format_number(c.ttft_s.p50, 3)
+            << " s, TPOT p50 " << format_number(1e3 * c.tpot_s.p50, 2) << " ms\n";
+      }
+    }
   }
 
   if (output_path) {
@@ -203,6 +277,8 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     content.time_series = scenario.output.time_series;
     content.deployment = deployment;
     content.analytic = analytic;
+    content.request_component = request_component;
+    content.components = components;
     write_results_hdf5(*output_path, content, policy);
     if (format == "text") out << "wrote " << *output_path << (outcome.interrupted ? " (marked incomplete)" : "") << "\n";
   }

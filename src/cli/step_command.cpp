@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "moesim/cli/commands.hpp"
+#include "moesim/cli/program_options.hpp"
 #include "moesim/common/errors.hpp"
 #include "moesim/common/units.hpp"
 #include "moesim/config/scenario.hpp"
@@ -171,6 +172,7 @@ int step_command(const std::vector<std::string>& args, std::ostream& out, std::o
       "shapes", po::value(&shapes_path),
       "CSV of steps (prefill_tokens, prefill_context_tokens, num_decode_seqs, decode_context_tokens)")(
       "format", po::value(&format)->default_value("text"), "text or json");
+  add_set_option(options);
   po::positional_options_description positional;
   positional.add("scenario", 1);
   po::variables_map vm;
@@ -214,8 +216,9 @@ int step_command(const std::vector<std::string>& args, std::ostream& out, std::o
 
   const Scenario scenario =
       scenario_path.empty()
-          ? load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", std::filesystem::current_path())
-          : load_scenario_file(scenario_path);
+          ? load_scenario_text(embedded_default_scenario_yaml(), "<embedded default>", std::filesystem::current_path(),
+                               set_arguments(vm))
+          : load_scenario_file(scenario_path, set_arguments(vm));
   std::int64_t largest = 1;
   for (const StepRequest& r : requests) {
     const StepShape s = shape_of(r);

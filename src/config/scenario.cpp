@@ -18,6 +18,7 @@
 #include "moesim/common/units.hpp"
 #include "moesim/model/hf_config.hpp"
 #include "moesim/model/presets.hpp"
+#include "overrides.hpp"
 #include "spellings.hpp"
 #include "yaml_reader.hpp"
 
@@ -86,7 +87,8 @@ class ScenarioParser {
   Scenario parse(const YAML::Node& root, const std::string& default_name) {
     Scenario scenario;
     MapReader top(root, "", Location{1, 1},
-                  {"name", "description", "cluster", "model", "serving", "workload", "latency", "output"}, sink_);
+                  {"name", "description", "cluster", "model", "serving", "workload", "latency", "output", "metrics"},
+                  sink_);
     if (!top.exists() && sink_.empty()) {
       sink_.add(Location{1, 1}, "(document)", "the scenario is empty; it needs at least cluster, model and workload");
     }
@@ -126,8 +128,19 @@ class ScenarioParser {
     if (model_ok && cluster_ok && sink_.size() == before_serving) check_memory(model, scenario);
 
     MapReader workload = top.child("workload", {"trace", "format", "prompt_tokens", "output_tokens", "arrivals",
-                                                "num_requests", "seed", "skip_bad_rows", "description"});
+                                                "num_requests", "seed", "skip_bad_rows", "description",
+                                                "prompt_scale", "output_scale", "mix"});
     parse_workload(workload, scenario.workload);
+    if (scenario.workload.arrivals.kind == ArrivalKind::kClosedLoop) {
+      // The simulator frees a client's slot when its request finishes or is rejected; an expert-parallel
+      // lockstep group or a request aborted for lack of swap space would need more (not modelled).
+      if (scenario.serving.lockstep_data_parallel()) {
+        workload.report("arrivals", "process 'closed_loop' is not supported with serving.enable_expert_parallel "
+                                    "data-parallel ranks; use poisson, gamma or all_at_zero");
+      } else if (scenario.serving.preemption_mode == PreemptionMode::kSwap) {
+        workload.report("arrivals", "process 'closed_loop' needs serving.preemption_mode: recompute");
+      }
+    }
 
     MapReader latency = top.child("latency", {"model", "gpu_profile", "step_table", "mlp_table", "all_reduce_table",
                                               "moe_table", "engine_overhead", "compute_efficiency",
@@ -147,6 +160,15 @@ class ScenarioParser {
     MapReader output = top.child("output", {"per_request", "per_iteration", "iteration_sample_every", "time_series",
                                             "time_series_interval_s"});
     parse_output(output, scenario.output);
+
+    MapReader metrics = top.child("metrics", {"slo"});
+    MapReader slo = metrics.child("slo", {"ttft_s", "tpot_s"});
+    for (const char* key : {"ttft_s", "tpot_s"}) {
+      if (!slo.has_value(key)) continue;  // null or absent: this objective is not checked
+      const auto value = slo.get_double_checked(
+          key, [](double v) { return std::isfinite(v) && v > 0; }, "must be a finite number > 0 seconds");
+      if (value) (std::string(key) == "ttft_s" ? scenario.metrics.slo.ttft_s : scenario.metrics.slo.tpot_s) = *value;
+    }
     return scenario;
   }
 
@@ -691,8 +713,67 @@ class ScenarioParser {
   }
 
   // ---------------------------------------------------------------- workload
+  // `workload.mix`: a list of components {name, weight, trace, format, prompt_tokens, output_tokens}.
+  void parse_mix(MapReader& workload, WorkloadConfig& config) {
+    const YAML::Node list = workload.node_of("mix");
+    if (!list.IsSequence() || list.size() == 0) {
+      workload.report("mix", "expected a non-empty list of components {name, weight, trace, prompt_tokens, "
+                             "output_tokens}, got " + config_detail::describe_node(list));
+      return;
+    }
+    for (const char* key : {"trace", "format", "prompt_tokens", "output_tokens"}) {
+      if (workload.has(key)) {
+        workload.report(key, "does not apply with workload.mix: give it in each component of the mix");
+      }
+    }
+    std::set<std::string> names;
+    double total = 0;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string path = workload.path_of("mix") + "[" + std::to_string(i) + "]";
+      MapReader m(list[i], path, config_detail::location_of(list[i], workload.location_of_key("mix")),
+                  {"name", "weight", "trace", "format", "prompt_tokens", "output_tokens"}, sink_);
+      if (!m.exists()) continue;
+      WorkloadComponent component;
+      component.name = m.get_string("name").value_or("component-" + std::to_string(i));
+      if (!names.insert(component.name).second) m.report("name", "duplicate component name '" + component.name + "'");
+      if (m.require("weight", "share of the requests (weights are normalised by their sum)")) {
+        if (auto w = m.get_double_checked("weight", [](double v) { return std::isfinite(v) && v > 0; },
+                                          "must be a finite number > 0")) {
+          component.weight = *w;
+          total += *w;
+        }
+      }
+      if (m.has_value("trace")) {
+        const std::string file = existing_file(m, "trace", "trace file");
+        if (!file.empty()) component.trace_path = file;
+      }
+      if (auto format = m.get_enum("format", config_detail::trace_format_spellings())) component.trace_format = *format;
+      const bool has_trace = m.has_value("trace");
+      parse_length(m, "prompt_tokens", component.prompt, has_trace);
+      parse_length(m, "output_tokens", component.output, has_trace);
+      config.mix.push_back(std::move(component));
+    }
+    if (!std::isfinite(total)) workload.report("mix", "the weights must sum to a finite number");
+  }
+
   void parse_workload(MapReader& workload, WorkloadConfig& config) {
     if (!workload.exists()) return;
+    if (workload.has("mix")) {
+      parse_mix(workload, config);
+      parse_arrivals(workload, config.arrivals, false);
+      if (auto count = workload.get_int("num_requests")) config.num_requests = *count;
+      if (config.num_requests <= 0) workload.report("num_requests", "must be > 0 with a workload.mix");
+      for (const char* key : {"prompt_scale", "output_scale"}) {
+        if (!workload.has_value(key)) continue;
+        const auto scale = workload.get_double_checked(
+            key, [](double v) { return std::isfinite(v) && v > 0; }, "must be a finite number > 0 (1 = lengths unchanged)");
+        if (scale) (std::string(key) == "prompt_scale" ? config.prompt_scale : config.output_scale) = *scale;
+      }
+      if (auto seed = workload.get_uint("seed")) config.seed = *seed;
+      if (auto skip = workload.get_bool("skip_bad_rows")) config.skip_bad_rows = *skip;
+      if (auto text = workload.get_string("description")) config.description = *text;
+      return;
+    }
     if (workload.has_value("trace")) {
       const std::string path = existing_file(workload, "trace", "trace file");
       if (!path.empty()) config.trace_path = path;
@@ -714,6 +795,12 @@ class ScenarioParser {
     }
     if (!has_trace && config.num_requests == 0) {
       workload.report("num_requests", "must be > 0 when there is no trace to take the count from");
+    }
+    for (const char* key : {"prompt_scale", "output_scale"}) {
+      if (!workload.has_value(key)) continue;
+      const auto scale = workload.get_double_checked(
+          key, [](double v) { return std::isfinite(v) && v > 0; }, "must be a finite number > 0 (1 = lengths unchanged)");
+      if (scale) (std::string(key) == "prompt_scale" ? config.prompt_scale : config.output_scale) = *scale;
     }
     if (auto seed = workload.get_uint("seed")) config.seed = *seed;
     if (auto skip = workload.get_bool("skip_bad_rows")) config.skip_bad_rows = *skip;
@@ -809,7 +896,7 @@ class ScenarioParser {
   }
 
   void parse_arrivals(MapReader& workload, ArrivalProcess& arrivals, bool has_trace) {
-    MapReader map = workload.child("arrivals", {"process", "rate_per_s", "cv", "time_scale"});
+    MapReader map = workload.child("arrivals", {"process", "rate_per_s", "cv", "time_scale", "concurrency"});
     if (!map.exists()) return;  // all at t = 0
     if (!map.require("process", "one of " + join_alternatives(config_detail::canonical_spellings(
                                                 config_detail::arrival_kind_spellings())))) {
@@ -824,9 +911,10 @@ class ScenarioParser {
       case ArrivalKind::kPoisson: uses = {"rate_per_s"}; break;
       case ArrivalKind::kGamma: uses = {"rate_per_s", "cv"}; break;
       case ArrivalKind::kTrace: uses = {"time_scale"}; break;
+      case ArrivalKind::kClosedLoop: uses = {"concurrency"}; break;
     }
     const std::string kind_name = config_detail::spelling_of(config_detail::arrival_kind_spellings(), arrivals.kind);
-    for (const char* key : {"rate_per_s", "cv", "time_scale"}) {
+    for (const char* key : {"rate_per_s", "cv", "time_scale", "concurrency"}) {
       if (map.has(key) && std::find(uses.begin(), uses.end(), key) == uses.end()) {
         map.report(key, std::string("does not apply to process '") + kind_name + "'" +
                             (uses.empty() ? std::string() : " (it uses: " + join_alternatives(uses) + ")"));
@@ -839,6 +927,10 @@ class ScenarioParser {
     }
     if (arrivals.kind == ArrivalKind::kGamma && map.require("cv", "coefficient of variation of inter-arrival times")) {
       arrivals.cv = map.get_double_checked("cv", positive, "must be > 0").value_or(1);
+    }
+    if (arrivals.kind == ArrivalKind::kClosedLoop &&
+        map.require("concurrency", "clients with one request in flight each (vLLM benchmark --max-concurrency)")) {
+      if (auto n = map.get_int_in("concurrency", 1, kIntMax)) arrivals.concurrency = *n;
     }
     if (arrivals.kind == ArrivalKind::kTrace) {
       if (!has_trace) {
@@ -926,11 +1018,11 @@ class ScenarioParser {
 
 }  // namespace
 
-Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
-                            const std::filesystem::path& base_dir) {
-  YAML::Node root;
+namespace {
+
+YAML::Node parse_document(const std::string& yaml_text, const std::string& display_name) {
   try {
-    root = YAML::Load(yaml_text);
+    return YAML::Load(yaml_text);
   } catch (const YAML::ParserException& e) {
     ConfigIssue issue;
     issue.file = display_name;
@@ -939,18 +1031,50 @@ Scenario load_scenario_text(const std::string& yaml_text, const std::string& dis
     issue.message = "malformed YAML: " + e.msg;
     throw ConfigError(issue);
   }
+}
+
+}  // namespace
+
+Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
+                            const std::filesystem::path& base_dir) {
+  return load_scenario_text(yaml_text, display_name, base_dir, {});
+}
+
+Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
+                            const std::filesystem::path& base_dir, const std::vector<std::string>& overrides) {
+  const std::vector<config_detail::Override> parsed = config_detail::parse_overrides(overrides);
+  YAML::Node root = parse_document(yaml_text, display_name);
+  config_detail::apply_overrides(root, parsed);
   IssueSink sink(display_name);
   ScenarioParser parser(sink, base_dir);
   // A scenario without a name is called after its file ("mixtral.yaml" -> "mixtral").
   const std::string default_name = std::filesystem::path(display_name).stem().string();
   Scenario scenario = parser.parse(root, default_name.empty() ? "scenario" : default_name);
-  sink.throw_if_any();
+  if (!sink.empty()) throw ConfigError(config_detail::relabel_issues(sink.issues(), parsed));
   scenario.source_file = display_name;
   scenario.base_dir = base_dir;
   return scenario;
 }
 
-Scenario load_scenario_file(const std::filesystem::path& path) {
+std::string apply_overrides_to_yaml(const std::string& yaml_text, const std::string& display_name,
+                                    const std::vector<std::string>& overrides) {
+  if (overrides.empty()) return yaml_text;
+  const std::vector<config_detail::Override> parsed = config_detail::parse_overrides(overrides);
+  YAML::Node root = parse_document(yaml_text, display_name);
+  config_detail::apply_overrides(root, parsed);
+  YAML::Emitter emitter;
+  emitter << root;
+  return std::string(emitter.c_str()) + "\n";
+}
+
+std::vector<ConfigIssue> attribute_to_overrides(const std::vector<ConfigIssue>& issues,
+                                                const std::vector<std::string>& overrides) {
+  return config_detail::relabel_issues(issues, config_detail::parse_overrides(overrides));
+}
+
+Scenario load_scenario_file(const std::filesystem::path& path) { return load_scenario_file(path, {}); }
+
+Scenario load_scenario_file(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path, std::ios::binary);
   std::error_code error;
   if (!in || std::filesystem::is_directory(path, error)) {
@@ -959,7 +1083,7 @@ Scenario load_scenario_file(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   const std::filesystem::path base_dir = std::filesystem::absolute(path).parent_path();
-  return load_scenario_text(text.str(), path.string(), base_dir);
+  return load_scenario_text(text.str(), path.string(), base_dir, overrides);
 }
 
 }  // namespace moesim

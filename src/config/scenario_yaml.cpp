@@ -51,6 +51,11 @@ class Writer {
     indent_ += 2;
   }
   void close() { indent_ -= 2; }
+  // A list item that is a mapping: "- key: value", later keys indented under it (close() ends it).
+  void item(const std::string& name, const std::string& rendered) {
+    line("- " + name + ": " + rendered);
+    indent_ += 2;
+  }
   [[nodiscard]] std::string text() const { return out_.str(); }
 
  private:
@@ -217,10 +222,26 @@ std::string to_yaml(const Scenario& scenario) {
 
   const WorkloadConfig& wl = scenario.workload;
   w.open("workload");
-  w.key("trace", wl.trace_path ? quote(*wl.trace_path) : "null");
-  w.key("format", spelling_of(config_detail::trace_format_spellings(), wl.trace_format));
-  write_length(w, "prompt_tokens", wl.prompt);
-  write_length(w, "output_tokens", wl.output);
+  if (wl.mix.empty()) {
+    w.key("trace", wl.trace_path ? quote(*wl.trace_path) : "null");
+    w.key("format", spelling_of(config_detail::trace_format_spellings(), wl.trace_format));
+    write_length(w, "prompt_tokens", wl.prompt);
+    write_length(w, "output_tokens", wl.output);
+  } else {
+    w.open("mix");
+    for (const WorkloadComponent& c : wl.mix) {
+      w.item("name", quote(c.name));
+      w.key("weight", format_double(c.weight));
+      w.key("trace", c.trace_path ? quote(*c.trace_path) : "null");
+      w.key("format", spelling_of(config_detail::trace_format_spellings(), c.trace_format));
+      write_length(w, "prompt_tokens", c.prompt);
+      write_length(w, "output_tokens", c.output);
+      w.close();
+    }
+    w.close();
+  }
+  w.key("prompt_scale", format_double(wl.prompt_scale));
+  w.key("output_scale", format_double(wl.output_scale));
   w.open("arrivals");
   w.key("process", spelling_of(config_detail::arrival_kind_spellings(), wl.arrivals.kind));
   switch (wl.arrivals.kind) {
@@ -231,6 +252,7 @@ std::string to_yaml(const Scenario& scenario) {
       w.key("cv", format_double(wl.arrivals.cv));
       break;
     case ArrivalKind::kTrace: w.key("time_scale", format_double(wl.arrivals.time_scale)); break;
+    case ArrivalKind::kClosedLoop: w.key("concurrency", std::to_string(wl.arrivals.concurrency)); break;
   }
   w.close();
   w.key("num_requests", std::to_string(wl.num_requests));
@@ -271,6 +293,14 @@ std::string to_yaml(const Scenario& scenario) {
   w.key("iteration_sample_every", std::to_string(o.iteration_sample_every));
   w.key("time_series", yaml_bool(o.time_series));
   w.key("time_series_interval_s", format_double(o.time_series_interval_s));
+  w.close();
+
+  w.open("metrics");
+  w.line("# goodput counts finished requests meeting these objectives; null: not checked");
+  w.open("slo");
+  w.key("ttft_s", optional_double(scenario.metrics.slo.ttft_s));
+  w.key("tpot_s", optional_double(scenario.metrics.slo.tpot_s));
+  w.close();
   w.close();
   return w.text();
 }

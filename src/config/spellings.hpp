@@ -77,7 +77,8 @@ inline const SpellingTable<ArrivalKind>& arrival_kind_spellings() {
   static const SpellingTable<ArrivalKind> table = {{"all_at_zero", ArrivalKind::kAllAtZero},
                                                    {"poisson", ArrivalKind::kPoisson},
                                                    {"gamma", ArrivalKind::kGamma},
-                                                   {"trace", ArrivalKind::kTrace}};
+                                                   {"trace", ArrivalKind::kTrace},
+                                                   {"closed_loop", ArrivalKind::kClosedLoop}};
   return table;
 }
 

@@ -11,12 +11,12 @@ namespace moesim {
 namespace {
 
 void add_distribution(std::vector<ScalarEntry>& out, const std::string& name, const Distribution& d,
-                      const std::string& what) {
-  out.push_back({name + "_mean", d.mean, "s", "mean " + what});
-  out.push_back({name + "_p50", d.p50, "s", "median " + what});
-  out.push_back({name + "_p90", d.p90, "s", "90th percentile " + what});
-  out.push_back({name + "_p99", d.p99, "s", "99th percentile " + what});
-  out.push_back({name + "_max", d.max, "s", "maximum " + what});
+                      const std::string& what, const std::string& covers) {
+  out.push_back({name + "_mean", d.mean, "s", "mean " + what, covers});
+  out.push_back({name + "_p50", d.p50, "s", "median " + what, covers});
+  out.push_back({name + "_p90", d.p90, "s", "90th percentile " + what, covers});
+  out.push_back({name + "_p99", d.p99, "s", "99th percentile " + what, covers});
+  out.push_back({name + "_max", d.max, "s", "maximum " + what, covers});
 }
 
 const char* status_name(RequestStatus status) {
@@ -37,7 +37,8 @@ double seconds_or_nan(SimTimeNs ns) { return ns < 0 ? std::numeric_limits<double
 void write_scalars(h5::Group group, const std::vector<ScalarEntry>& entries) {
   for (const ScalarEntry& e : entries) {
     const double value = e.value;
-    group.write(e.name, std::span<const double>(&value, 1), e.units, e.description);
+    group.write(e.name, std::span<const double>(&value, 1), e.units,
+                e.covers.empty() ? e.description : e.description + " (covers: " + e.covers + ")");
   }
 }
 
@@ -163,59 +164,117 @@ void write_time_series(h5::Group group, const TimeSeriesColumns& ts) {
   group.write("kv_utilization", std::span<const double>(ts.kv_utilization), "fraction", "used / total KV blocks");
 }
 
+void write_components(h5::Group group, const std::vector<ComponentSummary>& components) {
+  std::vector<std::string> name;
+  std::vector<double> requests, finished, rejected, met, throughput, goodput, output_rate, prompt, output, ttft50,
+      ttft99, tpot50, tpot99;
+  for (const ComponentSummary& c : components) {
+    name.push_back(c.name);
+    requests.push_back(static_cast<double>(c.num_requests));
+    finished.push_back(static_cast<double>(c.finished));
+    rejected.push_back(static_cast<double>(c.rejected));
+    met.push_back(static_cast<double>(c.slo_met_requests));
+    throughput.push_back(c.throughput_requests_per_s);
+    goodput.push_back(c.goodput_requests_per_s);
+    output_rate.push_back(c.output_tokens_per_s);
+    prompt.push_back(c.mean_prompt_tokens);
+    output.push_back(c.mean_output_tokens);
+    ttft50.push_back(c.ttft_s.p50);
+    ttft99.push_back(c.ttft_s.p99);
+    tpot50.push_back(c.tpot_s.p50);
+    tpot99.push_back(c.tpot_s.p99);
+  }
+  group.write_strings("name", name, "component name (workload.mix)");
+  group.write("num_requests", std::span<const double>(requests), "requests", "requests of the component (covers: all)");
+  group.write("finished_requests", std::span<const double>(finished), "requests", "finished (covers: all)");
+  group.write("rejected_requests", std::span<const double>(rejected), "requests", "rejected (covers: all)");
+  group.write("slo_met_requests", std::span<const double>(met), "requests", "finished meeting metrics.slo");
+  group.write("throughput_requests_per_s", std::span<const double>(throughput), "requests/s",
+              "finished requests / the run's makespan (covers: finished requests)");
+  group.write("goodput_requests_per_s", std::span<const double>(goodput), "requests/s",
+              "SLO-meeting finished requests / the run's makespan (covers: finished requests)");
+  group.write("output_tokens_per_s", std::span<const double>(output_rate), "tokens/s",
+              "output tokens of finished requests / the run's makespan (covers: finished requests)");
+  group.write("mean_prompt_tokens", std::span<const double>(prompt), "tokens", "mean prompt (covers: all requests)");
+  group.write("mean_output_tokens", std::span<const double>(output), "tokens", "mean max_tokens (covers: all requests)");
+  group.write("ttft_p50", std::span<const double>(ttft50), "s", "median TTFT (covers: finished requests)");
+  group.write("ttft_p99", std::span<const double>(ttft99), "s", "99th percentile TTFT (covers: finished requests)");
+  group.write("tpot_p50", std::span<const double>(tpot50), "s", "median TPOT (covers: finished, >= 2 outputs)");
+  group.write("tpot_p99", std::span<const double>(tpot99), "s", "99th percentile TPOT (covers: finished, >= 2 outputs)");
+}
+
 }  // namespace
 
 std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
   auto as_double = [](std::int64_t v) { return static_cast<double>(v); };
+  // What each value covers: every metric says which requests (or steps) it is computed over, so a run
+  // where requests were rejected cannot be read as if throughput covered the whole workload.
+  const std::string all = "all requests";
+  const std::string finished = "finished requests";
+  const std::string rejected = "rejected requests";
+  const std::string steps = "all steps";
+  const std::string run = "the run";
   std::vector<ScalarEntry> out{
-      {"num_requests", as_double(s.num_requests), "requests", "requests in the workload"},
-      {"finished_requests", as_double(s.finished), "requests", "requests that produced all their tokens"},
-      {"rejected_requests", as_double(s.rejected), "requests", "requests vLLM would ignore (too long / never fit)"},
-      {"aborted_requests", as_double(s.aborted), "requests", "requests aborted for lack of CPU swap space"},
-      {"preemptions", as_double(s.preemptions), "events", "preemption events"},
-      {"preempted_requests", as_double(s.preempted_requests), "requests", "requests preempted at least once"},
-      {"steps", as_double(s.steps), "steps", "scheduler steps, all replicas"},
-      {"prefill_steps", as_double(s.prefill_steps), "steps", "steps with prompt tokens only"},
-      {"decode_only_steps", as_double(s.decode_only_steps), "steps", "steps with decodes only"},
-      {"mixed_steps", as_double(s.mixed_steps), "steps", "steps with both prompt tokens and decodes"},
-      {"makespan_s", s.makespan_s, "s", "first arrival to last step end"},
-      {"throughput_requests_per_s", s.throughput_requests_per_s, "requests/s", "finished requests / makespan"},
-      {"input_tokens_per_s", s.input_tokens_per_s, "tokens/s", "prompt tokens of finished requests / makespan"},
-      {"output_tokens_per_s", s.output_tokens_per_s, "tokens/s", "output tokens of finished requests / makespan"},
-      {"total_tokens_per_s", s.total_tokens_per_s, "tokens/s", "input + output tokens per second"},
-      {"input_tokens", as_double(s.input_tokens), "tokens", "prompt tokens of finished requests"},
-      {"output_tokens", as_double(s.output_tokens), "tokens", "output tokens of finished requests"},
-      {"computed_tokens", as_double(s.computed_tokens), "tokens", "tokens computed, recomputation included"},
-      {"batch_size_mean", s.batch_size_mean, "sequences", "mean sequences per step"},
-      {"batch_size_p50", s.batch_size_p50, "sequences", "median sequences per step"},
-      {"batch_size_p99", s.batch_size_p99, "sequences", "99th percentile sequences per step"},
-      {"batch_size_time_weighted", s.batch_size_time_weighted, "sequences", "sequences per step weighted by step time"},
-      {"decode_batch_size_mean", s.decode_batch_size_mean, "sequences", "mean decodes per step with decodes"},
-      {"decode_batch_size_p50", s.decode_batch_size_p50, "sequences", "median decodes per step with decodes"},
-      {"decode_batch_size_p99", s.decode_batch_size_p99, "sequences", "99th percentile decodes per step"},
-      {"kv_utilization_mean", s.kv_utilization_mean, "fraction", "KV blocks used / total, weighted by step time"},
-      {"kv_utilization_peak", s.kv_utilization_peak, "fraction", "highest KV utilisation after a step"},
+      {"num_requests", as_double(s.num_requests), "requests", "requests in the workload", all},
+      {"finished_requests", as_double(s.finished), "requests", "requests that produced all their tokens", all},
+      {"rejected_requests", as_double(s.rejected), "requests", "requests vLLM would ignore (too long / never fit)", all},
+      {"rejected_token_share", s.rejected_token_share, "fraction",
+       "prompt + max_tokens of rejected requests / of all requests", all},
+      {"aborted_requests", as_double(s.aborted), "requests", "requests aborted for lack of CPU swap space", all},
+      {"preemptions", as_double(s.preemptions), "events", "preemption events", all},
+      {"preempted_requests", as_double(s.preempted_requests), "requests", "requests preempted at least once", all},
+      {"steps", as_double(s.steps), "steps", "scheduler steps, all replicas", steps},
+      {"prefill_steps", as_double(s.prefill_steps), "steps", "steps with prompt tokens only", steps},
+      {"decode_only_steps", as_double(s.decode_only_steps), "steps", "steps with decodes only", steps},
+      {"mixed_steps", as_double(s.mixed_steps), "steps", "steps with both prompt tokens and decodes", steps},
+      {"makespan_s", s.makespan_s, "s", "first arrival to last step end", all},
+      {"throughput_requests_per_s", s.throughput_requests_per_s, "requests/s", "finished requests / makespan", finished},
+      {"goodput_requests_per_s", s.goodput_requests_per_s, "requests/s",
+       "finished requests meeting the TTFT and TPOT SLOs (metrics.slo) / makespan; = throughput without SLOs",
+       finished},
+      {"slo_met_requests", as_double(s.slo_met_requests), "requests", "finished requests meeting every configured SLO",
+       finished},
+      {"slo_attainment", s.slo_attainment, "fraction",
+       "slo_met_requests / num_requests (rejected and aborted requests miss)", all},
+      {"input_tokens_per_s", s.input_tokens_per_s, "tokens/s", "prompt tokens of finished requests / makespan", finished},
+      {"output_tokens_per_s", s.output_tokens_per_s, "tokens/s", "output tokens of finished requests / makespan", finished},
+      {"total_tokens_per_s", s.total_tokens_per_s, "tokens/s", "input + output tokens per second", finished},
+      {"input_tokens", as_double(s.input_tokens), "tokens", "prompt tokens of finished requests", finished},
+      {"output_tokens", as_double(s.output_tokens), "tokens", "output tokens of finished requests", finished},
+      {"rejected_tokens", as_double(s.rejected_tokens), "tokens", "prompt + max_tokens of rejected requests", rejected},
+      {"computed_tokens", as_double(s.computed_tokens), "tokens", "tokens computed, recomputation included", steps},
+      {"batch_size_mean", s.batch_size_mean, "sequences", "mean sequences per step", steps},
+      {"batch_size_p50", s.batch_size_p50, "sequences", "median sequences per step", steps},
+      {"batch_size_p99", s.batch_size_p99, "sequences", "99th percentile sequences per step", steps},
+      {"batch_size_time_weighted", s.batch_size_time_weighted, "sequences", "sequences per step weighted by step time", steps},
+      {"decode_batch_size_mean", s.decode_batch_size_mean, "sequences", "mean decodes per step with decodes", steps},
+      {"decode_batch_size_p50", s.decode_batch_size_p50, "sequences", "median decodes per step with decodes", steps},
+      {"decode_batch_size_p99", s.decode_batch_size_p99, "sequences", "99th percentile decodes per step", steps},
+      {"kv_utilization_mean", s.kv_utilization_mean, "fraction", "KV blocks used / total, weighted by step time", steps},
+      {"kv_utilization_peak", s.kv_utilization_peak, "fraction", "highest KV utilisation after a step", steps},
   };
-  add_distribution(out, "ttft", s.ttft_s, "time to first token");
-  add_distribution(out, "tpot", s.tpot_s, "time per output token");
-  add_distribution(out, "e2e", s.e2e_s, "end-to-end latency");
-  add_distribution(out, "queueing", s.queueing_s, "arrival to first scheduled");
-  out.push_back({"gpus", s.gpus, "GPUs", "GPUs of the deployment (TP x PP x DP)"});
-  out.push_back({"cost_per_gpu_hour_usd", s.cost_per_gpu_hour_usd, "USD/GPU-hour", "price from the scenario"});
-  out.push_back({"cost_usd", s.cost_usd, "USD", "GPUs x price x makespan"});
+  if (s.slo.ttft_s) out.push_back({"slo_ttft_s", *s.slo.ttft_s, "s", "TTFT objective (metrics.slo.ttft_s)", run});
+  if (s.slo.tpot_s) out.push_back({"slo_tpot_s", *s.slo.tpot_s, "s", "TPOT objective (metrics.slo.tpot_s)", run});
+  add_distribution(out, "ttft", s.ttft_s, "time to first token", finished);
+  add_distribution(out, "tpot", s.tpot_s, "time per output token", "finished requests with >= 2 output tokens");
+  add_distribution(out, "e2e", s.e2e_s, "end-to-end latency", finished);
+  add_distribution(out, "queueing", s.queueing_s, "arrival to first scheduled", finished);
+  out.push_back({"gpus", s.gpus, "GPUs", "GPUs of the deployment (TP x PP x DP)", run});
+  out.push_back({"cost_per_gpu_hour_usd", s.cost_per_gpu_hour_usd, "USD/GPU-hour", "price from the scenario", run});
+  out.push_back({"cost_usd", s.cost_usd, "USD", "GPUs x price x makespan", all});
   out.push_back({"cost_per_million_output_tokens_usd", s.cost_per_million_output_tokens_usd, "USD/1e6 tokens",
-                 "cost / (output tokens / 1e6)"});
-  out.push_back({"interrupted", s.interrupted ? 1.0 : 0.0, "", "1 when the run was stopped early"});
+                 "cost / (output tokens of finished requests / 1e6)", finished});
+  out.push_back({"interrupted", s.interrupted ? 1.0 : 0.0, "", "1 when the run was stopped early", run});
   if (s.group_steps > 0) {
-    out.push_back({"group_steps", as_double(s.group_steps), "steps", "steps of the lockstep expert-parallel DP group"});
+    out.push_back({"group_steps", as_double(s.group_steps), "steps", "steps of the lockstep expert-parallel DP group", steps});
     out.push_back({"dummy_rank_steps", as_double(s.dummy_rank_steps), "rank-steps",
-                   "idle DP ranks that ran vLLM's dummy batch, summed over group steps"});
+                   "idle DP ranks that ran vLLM's dummy batch, summed over group steps", steps});
     out.push_back({"moe_load_imbalance_mean", s.moe_load_imbalance_mean, "ratio",
-                   "mean over group steps of busiest GPU's routed tokens / mean GPU's"});
+                   "mean over group steps of busiest GPU's routed tokens / mean GPU's", steps});
     out.push_back({"moe_experts_fraction", s.moe_experts_busy_fraction, "fraction",
-                   "makespan share spent in the busiest GPU's routed experts"});
+                   "makespan share spent in the busiest GPU's routed experts", steps});
     out.push_back({"dispatch_combine_fraction", s.dispatch_combine_fraction, "fraction",
-                   "makespan share spent in MoE dispatch + combine"});
+                   "makespan share spent in MoE dispatch + combine", steps});
   }
   return out;
 }
@@ -246,9 +305,15 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
     write_scalars(root.create_group("deployment"), content.deployment);
     if (!content.analytic.empty()) write_scalars(root.create_group("analytic"), content.analytic);
     if (content.per_request) {
-      write_requests(root.create_group("requests"), *content.outcome);
+      h5::Group requests = root.create_group("requests");
+      write_requests(requests, *content.outcome);
+      if (!content.request_component.empty()) {
+        requests.write("component", std::span<const std::int32_t>(content.request_component), "",
+                       "workload.mix component the request came from (index into /components/name)");
+      }
       write_request_status(root.create_group("request_status"));
     }
+    if (!content.components.empty()) write_components(root.create_group("components"), content.components);
     if (content.per_iteration) write_iterations(root.create_group("iterations"), content.recorder->iterations());
     if (content.time_series) write_time_series(root.create_group("timeseries"), content.recorder->time_series());
     if (content.per_iteration && content.recorder->lockstep()) {

@@ -231,8 +231,9 @@ void MetricsRecorder::finish(SimTimeNs end_ns) {
 }
 
 RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& recorder, double gpus,
-                     double cost_per_gpu_hour_usd) {
+                     double cost_per_gpu_hour_usd, const SloConfig& slo) {
   RunSummary s;
+  s.slo = slo;
   s.num_requests = static_cast<std::int64_t>(outcome.requests.size());
   s.preemptions = outcome.preemptions;
   s.steps = outcome.steps;
@@ -250,20 +251,30 @@ RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& re
   for (const RequestState& r : outcome.requests) {
     first_arrival = std::min(first_arrival, r.arrival_ns);
     if (r.preemptions > 0) ++s.preempted_requests;
+    const std::int64_t requested = static_cast<std::int64_t>(r.prompt_tokens) + r.target_output_tokens;
+    s.requested_tokens += requested;
     switch (r.status) {
-      case RequestStatus::kFinished:
+      case RequestStatus::kFinished: {
         ++s.finished;
         s.input_tokens += r.prompt_tokens;
         s.output_tokens += r.generated;
-        ttft.push_back(ns_to_seconds(r.first_token_ns - r.arrival_ns));
+        const double ttft_s = ns_to_seconds(r.first_token_ns - r.arrival_ns);
+        ttft.push_back(ttft_s);
         e2e.push_back(ns_to_seconds(r.completion_ns - r.arrival_ns));
         queueing.push_back(ns_to_seconds(r.first_scheduled_ns - r.arrival_ns));
+        bool met = !slo.ttft_s || ttft_s <= *slo.ttft_s;
         if (r.generated > 1) {
-          tpot.push_back(ns_to_seconds(r.completion_ns - r.first_token_ns) / static_cast<double>(r.generated - 1));
+          const double tpot_s =
+              ns_to_seconds(r.completion_ns - r.first_token_ns) / static_cast<double>(r.generated - 1);
+          tpot.push_back(tpot_s);
+          met = met && (!slo.tpot_s || tpot_s <= *slo.tpot_s);
         }
+        if (met) ++s.slo_met_requests;
         break;
+      }
       case RequestStatus::kRejected:
         ++s.rejected;
+        s.rejected_tokens += requested;
         break;
       case RequestStatus::kAborted:
         ++s.aborted;
@@ -278,6 +289,13 @@ RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& re
     s.input_tokens_per_s = static_cast<double>(s.input_tokens) / s.makespan_s;
     s.output_tokens_per_s = static_cast<double>(s.output_tokens) / s.makespan_s;
     s.total_tokens_per_s = s.input_tokens_per_s + s.output_tokens_per_s;
+    s.goodput_requests_per_s = static_cast<double>(s.slo_met_requests) / s.makespan_s;
+  }
+  if (s.requested_tokens > 0) {
+    s.rejected_token_share = static_cast<double>(s.rejected_tokens) / static_cast<double>(s.requested_tokens);
+  }
+  if (s.num_requests > 0) {
+    s.slo_attainment = static_cast<double>(s.slo_met_requests) / static_cast<double>(s.num_requests);
   }
   s.ttft_s = describe_distribution(std::move(ttft));
   s.tpot_s = describe_distribution(std::move(tpot));
@@ -311,6 +329,54 @@ RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& re
     s.cost_per_million_output_tokens_usd = s.cost_usd / (static_cast<double>(s.output_tokens) / 1e6);
   }
   return s;
+}
+
+std::vector<ComponentSummary> summarize_components(const SimulationOutcome& outcome,
+                                                   std::span<const std::int32_t> component,
+                                                   const std::vector<std::string>& names, const RunSummary& whole) {
+  check_invariant(component.size() == outcome.requests.size(), "one component per request");
+  std::vector<ComponentSummary> out(names.size());
+  std::vector<std::vector<double>> ttft(names.size()), tpot(names.size());
+  std::vector<double> prompt_sum(names.size(), 0.0), output_sum(names.size(), 0.0), generated(names.size(), 0.0);
+  for (std::size_t c = 0; c < names.size(); ++c) out[c].name = names[c];
+  for (std::size_t i = 0; i < outcome.requests.size(); ++i) {
+    const RequestState& r = outcome.requests[i];
+    const auto c = static_cast<std::size_t>(component[i]);
+    check_invariant(c < names.size(), "component index in range");
+    ComponentSummary& s = out[c];
+    ++s.num_requests;
+    prompt_sum[c] += r.prompt_tokens;
+    output_sum[c] += r.target_output_tokens;
+    if (r.status == RequestStatus::kRejected) ++s.rejected;
+    if (r.status != RequestStatus::kFinished) continue;
+    ++s.finished;
+    generated[c] += r.generated;
+    // Same definitions and SLO test as summarize().
+    const double ttft_s = ns_to_seconds(r.first_token_ns - r.arrival_ns);
+    ttft[c].push_back(ttft_s);
+    bool met = !whole.slo.ttft_s || ttft_s <= *whole.slo.ttft_s;
+    if (r.generated > 1) {
+      const double tpot_s = ns_to_seconds(r.completion_ns - r.first_token_ns) / static_cast<double>(r.generated - 1);
+      tpot[c].push_back(tpot_s);
+      met = met && (!whole.slo.tpot_s || tpot_s <= *whole.slo.tpot_s);
+    }
+    if (met) ++s.slo_met_requests;
+  }
+  for (std::size_t c = 0; c < names.size(); ++c) {
+    ComponentSummary& s = out[c];
+    if (whole.makespan_s > 0) {
+      s.throughput_requests_per_s = static_cast<double>(s.finished) / whole.makespan_s;
+      s.goodput_requests_per_s = static_cast<double>(s.slo_met_requests) / whole.makespan_s;
+      s.output_tokens_per_s = generated[c] / whole.makespan_s;
+    }
+    if (s.num_requests > 0) {
+      s.mean_prompt_tokens = prompt_sum[c] / static_cast<double>(s.num_requests);
+      s.mean_output_tokens = output_sum[c] / static_cast<double>(s.num_requests);
+    }
+    s.ttft_s = describe_distribution(std::move(ttft[c]));
+    s.tpot_s = describe_distribution(std::move(tpot[c]));
+  }
+  return out;
 }
 
 }  // namespace moesim

@@ -81,9 +81,25 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
   Router router(setup.serving.router, num_replicas);
   EventQueue queue;
   queue.reserve(2 * num_replicas + 2);
-  if (!workload.empty()) queue.push(workload[0].arrival_ns, EventPhase::kArrival, 0);
-
+  // Closed loop (setup.max_concurrency > 0): `release(k)` frees k client slots at `now` and issues the
+  // next requests; open loop: each arrival schedules the next one from the workload's times.
+  const bool closed_loop = setup.max_concurrency > 0;
+  std::size_t next_issue = 0;
+  std::int64_t in_flight = 0;
   SimTimeNs now = 0;
+  auto release = [&](std::int64_t done) {
+    in_flight -= done;
+    while (closed_loop && in_flight < setup.max_concurrency && next_issue < workload.size()) {
+      queue.push(now, EventPhase::kArrival, static_cast<std::int32_t>(next_issue++));
+      ++in_flight;
+    }
+  };
+  if (closed_loop) {
+    release(0);
+  } else if (!workload.empty()) {
+    queue.push(workload[0].arrival_ns, EventPhase::kArrival, 0);
+  }
+
   const StepLatencyModel& latency = *setup.latency;
   // Builds and launches the next step of an idle replica at `now` (kStepStart).
   auto start_step = [&](std::size_t replica) {
@@ -97,6 +113,7 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
     // A step that only rejected or preempted requests runs nothing: schedule again at once.
     while (scheduler.schedule(rt.plan, now)) {
       outcome.preemptions += rt.plan.preempted;
+      if (closed_loop && rt.plan.rejected > 0) release(rt.plan.rejected);
       if (rt.plan.shape.num_seqs() == 0) continue;
       const SimTimeNs duration = latency.step_time_ns(rt.plan.shape);
       check_invariant(duration > 0, "no negative or zero step durations");
@@ -119,13 +136,16 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
         const auto id = static_cast<std::size_t>(event.target);
         const std::size_t chosen = router.pick(schedulers, now);
         outcome.requests[id].replica = static_cast<std::int32_t>(chosen);
+        if (closed_loop) outcome.requests[id].arrival_ns = now;
         schedulers[chosen].add_request(event.target);
+        // V1 refuses a too-long prompt when it is added: its client's slot is free again at once.
+        if (closed_loop && outcome.requests[id].status == RequestStatus::kRejected) release(1);
         ReplicaRuntime& rt = runtime[chosen];
         if (!rt.busy && !rt.start_pending) {
           rt.start_pending = true;
           queue.push(now, EventPhase::kStepStart, static_cast<std::int32_t>(chosen));
         }
-        if (id + 1 < workload.size()) {
+        if (!closed_loop && id + 1 < workload.size()) {
           queue.push(workload[id + 1].arrival_ns, EventPhase::kArrival, static_cast<std::int32_t>(id + 1));
         }
         break;
@@ -142,6 +162,7 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
         outcome.computed_tokens += rt.plan.shape.total_tokens();
         outcome.steps += 1;
         outcome.end_ns = now;
+        if (closed_loop && finished > 0) release(finished);
         if (observer != nullptr) {
           StepRecord record;
           record.replica = static_cast<std::int32_t>(replica);
@@ -196,6 +217,7 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
 template <typename Scheduler>
 SimulationOutcome run_lockstep(const SimulationSetup& setup, SimulationObserver* observer,
                                const std::atomic<bool>* stop) {
+  check_invariant(setup.max_concurrency == 0, "closed-loop clients are refused with lockstep ranks (config)");
   const Workload& workload = *setup.workload;
   const ExpertParallelModel& experts = *setup.expert_parallel;
   const auto num_ranks = static_cast<std::size_t>(setup.serving.data_parallel_size);

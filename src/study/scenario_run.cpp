@@ -39,6 +39,7 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   setup.use_fast_v0 = options.use_fast_v0;
   setup.expert_parallel = built.expert_parallel.get();
   setup.routing_seed = scenario.workload.seed;
+  if (scenario.workload.arrivals.kind == ArrivalKind::kClosedLoop) setup.max_concurrency = scenario.workload.arrivals.concurrency;
   RecorderOptions recorder_options;
   recorder_options.per_iteration = options.keep_tables && scenario.output.per_iteration;
   recorder_options.iteration_sample_every = scenario.output.iteration_sample_every;
@@ -54,7 +55,7 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   SimulationOutcome outcome = simulation.run(recorder.get(), options.stop);
   recorder->finish(outcome.end_ns);
   const double gpus = static_cast<double>(scenario.serving.gpus_per_replica() * scenario.serving.data_parallel_size);
-  result.summary = summarize(outcome, *recorder, gpus, scenario.cluster.cost_per_gpu_hour_usd);
+  result.summary = summarize(outcome, *recorder, gpus, scenario.cluster.cost_per_gpu_hour_usd, scenario.metrics.slo);
   const double steps_per_replica =
       static_cast<double>(result.summary.steps) / static_cast<double>(scenario.serving.data_parallel_size);
   result.mean_step_s = steps_per_replica > 0 ? result.summary.makespan_s / steps_per_replica : 0;

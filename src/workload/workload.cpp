@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "moesim/common/random.hpp"
@@ -69,9 +70,9 @@ void validate_length(const LengthDistribution& d, const std::string& path, bool 
 // Sampler for one length column. Trace lengths are handled by the caller (they follow the row order).
 class LengthSampler {
  public:
-  LengthSampler(const LengthDistribution& d, std::uint64_t seed, std::string_view stream,
+  LengthSampler(const LengthDistribution& d, double scale, std::uint64_t seed, std::string_view stream,
                 const std::vector<std::int32_t>* empirical)
-      : d_(d), random_(seed, stream), empirical_(empirical) {
+      : d_(d), scale_(scale), random_(seed, stream), empirical_(empirical) {
     if (d.kind == LengthDistributionKind::kLognormal) {
       // Mean m and stddev s of the tokens -> parameters of the underlying normal:
       // sigma^2 = ln(1 + s^2 / m^2), mu = ln(m) - sigma^2 / 2 (moments of the lognormal).
@@ -99,9 +100,10 @@ class LengthSampler {
         break;
       }
     }
-    return clamp_length(value, d_);
+    return clamp_length(value * scale_, d_);
   }
 
+  // `value` already multiplied by the workload's prompt_scale / output_scale.
   static std::int32_t clamp_length(double value, const LengthDistribution& d) {
     // Clamp before rounding so that huge normal tails cannot overflow the integer conversion.
     const double clamped = std::clamp(value, static_cast<double>(d.min), static_cast<double>(d.max));
@@ -110,6 +112,7 @@ class LengthSampler {
 
  private:
   LengthDistribution d_;
+  double scale_ = 1;
   RandomStream random_;
   const std::vector<std::int32_t>* empirical_;
   double lognormal_mu_ = 0;
@@ -122,12 +125,52 @@ class LengthSampler {
 
 std::vector<ConfigIssue> validate_workload_config(const WorkloadConfig& config) {
   std::vector<ConfigIssue> issues;
+  if (!config.mix.empty()) {
+    double total = 0;
+    for (std::size_t i = 0; i < config.mix.size(); ++i) {
+      const WorkloadComponent& c = config.mix[i];
+      const std::string path = "workload.mix[" + std::to_string(i) + "]";
+      const bool component_trace = c.trace_path.has_value() && !c.trace_path->empty();
+      if (!std::isfinite(c.weight) || c.weight <= 0) {
+        issues.push_back(ConfigIssue{kIssueFile, 0, 0, path + ".weight", "= " + fmt(c.weight) + "; must be a finite number > 0"});
+      } else {
+        total += c.weight;
+      }
+      validate_length(c.prompt, path + ".prompt", component_trace, issues);
+      validate_length(c.output, path + ".output", component_trace, issues);
+    }
+    if (!(total > 0) || !std::isfinite(total)) {
+      issues.push_back(ConfigIssue{kIssueFile, 0, 0, "workload.mix", "the weights must sum to a finite number > 0"});
+    }
+    if (config.num_requests <= 0) {
+      issues.push_back(ConfigIssue{kIssueFile, 0, 0, "workload.num_requests", "must be > 0 with a workload.mix"});
+    }
+    if (config.arrivals.kind == ArrivalKind::kTrace) {
+      issues.push_back(ConfigIssue{kIssueFile, 0, 0, "workload.arrivals.process",
+                                   "= trace cannot be used with a workload.mix (the components share one arrival "
+                                   "process: all_at_zero, poisson or gamma)"});
+    }
+    WorkloadConfig rest = config;
+    rest.mix.clear();
+    rest.prompt.kind = rest.output.kind = LengthDistributionKind::kFixed;
+    rest.prompt.value = rest.output.value = 1;
+    rest.arrivals.kind = config.arrivals.kind == ArrivalKind::kTrace ? ArrivalKind::kAllAtZero : config.arrivals.kind;
+    rest.num_requests = std::max<std::int64_t>(config.num_requests, 1);
+    for (ConfigIssue& issue : validate_workload_config(rest)) issues.push_back(std::move(issue));
+    return issues;
+  }
   const bool has_trace = config.trace_path.has_value() && !config.trace_path->empty();
   if (config.trace_path.has_value() && config.trace_path->empty()) {
     issues.push_back(ConfigIssue{kIssueFile, 0, 0, "workload.trace_path", "is empty; give a trace file or leave it out"});
   }
   validate_length(config.prompt, "workload.prompt", has_trace, issues);
   validate_length(config.output, "workload.output", has_trace, issues);
+  for (const auto& [field, scale] : {std::pair{"prompt_scale", config.prompt_scale}, std::pair{"output_scale", config.output_scale}}) {
+    if (!std::isfinite(scale) || scale <= 0) {
+      issues.push_back(ConfigIssue{kIssueFile, 0, 0, std::string("workload.") + field,
+                                   "= " + fmt(scale) + "; must be a finite number > 0 (1 = lengths unchanged)"});
+    }
+  }
   const ArrivalProcess& a = config.arrivals;
   auto issue = [&](const std::string& field, const std::string& message) {
     issues.push_back(ConfigIssue{kIssueFile, 0, 0, "workload.arrivals." + field, message});
@@ -141,6 +184,9 @@ std::vector<ConfigIssue> validate_workload_config(const WorkloadConfig& config) 
       if (!std::isfinite(a.rate_per_s) || a.rate_per_s <= 0) {
         issue("rate_per_s", "= " + fmt(a.rate_per_s) + "; must be a finite number > 0 (requests per second)");
       }
+      break;
+    case ArrivalKind::kClosedLoop:
+      if (a.concurrency < 1) issue("concurrency", "= " + std::to_string(a.concurrency) + "; must be >= 1 (clients)");
       break;
     case ArrivalKind::kTrace:
       if (!has_trace) issue("kind", "= trace needs workload.trace_path (a trace file with timestamps)");
@@ -177,64 +223,140 @@ SimTimeNs arrival_seconds_to_ns(double seconds) {
 
 }  // namespace
 
+namespace {
+
+// Lengths of a mixed workload: each request's component drawn by weight (stream "workload.mix"), then its
+// prompt and output from that component: its trace's rows in order (cycled; one row counter per
+// component) or its distributions (streams "workload.mix.<name>.prompt_tokens" / ".output_tokens").
+Workload build_mix_lengths(const WorkloadConfig& config, WorkloadBuildReport& report) {
+  struct Source {
+    std::vector<TraceRow> rows;
+    std::vector<std::int32_t> empirical_prompt, empirical_output;
+    std::unique_ptr<LengthSampler> prompt, output;
+    std::int64_t next_row = 0;
+  };
+  std::vector<Source> sources(config.mix.size());
+  std::vector<double> cumulative;
+  double total = 0;
+  for (std::size_t c = 0; c < config.mix.size(); ++c) {
+    const WorkloadComponent& component = config.mix[c];
+    Source& source = sources[c];
+    if (component.trace_path) {
+      TraceReadReport trace_report;
+      source.rows = read_trace(*component.trace_path, component.trace_format, config.skip_bad_rows, &trace_report);
+      report.trace.rows_read += trace_report.rows_read;
+      report.trace.rows_skipped += trace_report.rows_skipped;
+      if (report.trace.first_skip_reason.empty()) report.trace.first_skip_reason = trace_report.first_skip_reason;
+    }
+    auto empirical = [&](const LengthDistribution& d, bool prompt_column) {
+      std::vector<std::int32_t> column;
+      if (d.kind != LengthDistributionKind::kEmpirical) return column;
+      for (const TraceRow& row : read_trace(d.empirical_trace, d.empirical_format, config.skip_bad_rows)) {
+        column.push_back(prompt_column ? row.prompt_tokens : row.output_tokens);
+      }
+      return column;
+    };
+    source.empirical_prompt = empirical(component.prompt, true);
+    source.empirical_output = empirical(component.output, false);
+    const std::string stream = "workload.mix." + component.name;
+    source.prompt = std::make_unique<LengthSampler>(component.prompt, config.prompt_scale, config.seed,
+                                                    stream + ".prompt_tokens", &source.empirical_prompt);
+    source.output = std::make_unique<LengthSampler>(component.output, config.output_scale, config.seed,
+                                                    stream + ".output_tokens", &source.empirical_output);
+    total += component.weight;
+    cumulative.push_back(total);
+  }
+  RandomStream pick(config.seed, "workload.mix");
+  Workload workload(static_cast<std::size_t>(config.num_requests));
+  for (RequestSpec& r : workload) {
+    const double u = pick.uniform01() * total;
+    std::size_t c = 0;
+    while (c + 1 < cumulative.size() && u >= cumulative[c]) ++c;
+    const WorkloadComponent& component = config.mix[c];
+    Source& source = sources[c];
+    r.component = static_cast<std::int32_t>(c);
+    const bool prompt_from_trace = component.prompt.kind == LengthDistributionKind::kTrace;
+    const bool output_from_trace = component.output.kind == LengthDistributionKind::kTrace;
+    if (prompt_from_trace || output_from_trace) {
+      const TraceRow& row = source.rows[static_cast<std::size_t>(source.next_row % static_cast<std::int64_t>(source.rows.size()))];
+      ++source.next_row;
+      if (prompt_from_trace) r.prompt_tokens = LengthSampler::clamp_length(row.prompt_tokens * config.prompt_scale, component.prompt);
+      if (output_from_trace) r.output_tokens = LengthSampler::clamp_length(row.output_tokens * config.output_scale, component.output);
+    }
+    if (!prompt_from_trace) r.prompt_tokens = source.prompt->sample();
+    if (!output_from_trace) r.output_tokens = source.output->sample();
+  }
+  return workload;
+}
+
+}  // namespace
+
 Workload build_workload(const WorkloadConfig& config, WorkloadBuildReport* report) {
   if (auto issues = validate_workload_config(config); !issues.empty()) throw ConfigError(std::move(issues));
 
   WorkloadBuildReport local_report;
   std::vector<TraceRow> trace;
-  if (config.trace_path) {
-    trace = read_trace(*config.trace_path, config.trace_format, config.skip_bad_rows, &local_report.trace);
-  }
-  if (config.arrivals.kind == ArrivalKind::kTrace && !local_report.trace.has_timestamps) {
-    throw ConfigError(ConfigIssue{kIssueFile, 0, 0, "workload.arrivals.kind",
-                                  "= trace, but " + *config.trace_path + " (" +
-                                      trace_format_name(local_report.trace.format) +
-                                      ") has no timestamps (arrived_at, TIMESTAMP or arrival_s); use poisson, "
-                                      "gamma or all_at_zero arrivals"});
-  }
-
-  // Empirical distributions: one column of a (possibly different) trace file, read once per file.
-  std::map<std::string, std::vector<TraceRow>> empirical_rows;
-  auto empirical_column = [&](const LengthDistribution& d, bool prompt_column) {
-    std::vector<std::int32_t> column;
-    if (d.kind != LengthDistributionKind::kEmpirical) return column;
-    auto it = empirical_rows.find(d.empirical_trace);
-    if (it == empirical_rows.end()) {
-      it = empirical_rows.emplace(d.empirical_trace, read_trace(d.empirical_trace, d.empirical_format, config.skip_bad_rows))
-               .first;
+  Workload workload;
+  if (!config.mix.empty()) {
+    workload = build_mix_lengths(config, local_report);
+  } else {
+    if (config.trace_path) {
+      trace = read_trace(*config.trace_path, config.trace_format, config.skip_bad_rows, &local_report.trace);
     }
-    column.reserve(it->second.size());
-    for (const TraceRow& row : it->second) column.push_back(prompt_column ? row.prompt_tokens : row.output_tokens);
-    return column;
-  };
-  const std::vector<std::int32_t> empirical_prompt = empirical_column(config.prompt, true);
-  const std::vector<std::int32_t> empirical_output = empirical_column(config.output, false);
+    if (config.arrivals.kind == ArrivalKind::kTrace && !local_report.trace.has_timestamps) {
+      throw ConfigError(ConfigIssue{kIssueFile, 0, 0, "workload.arrivals.kind",
+                                    "= trace, but " + *config.trace_path + " (" +
+                                        trace_format_name(local_report.trace.format) +
+                                        ") has no timestamps (arrived_at, TIMESTAMP or arrival_s); use poisson, "
+                                        "gamma or all_at_zero arrivals"});
+    }
 
+    // Empirical distributions: one column of a (possibly different) trace file, read once per file.
+    std::map<std::string, std::vector<TraceRow>> empirical_rows;
+    auto empirical_column = [&](const LengthDistribution& d, bool prompt_column) {
+      std::vector<std::int32_t> column;
+      if (d.kind != LengthDistributionKind::kEmpirical) return column;
+      auto it = empirical_rows.find(d.empirical_trace);
+      if (it == empirical_rows.end()) {
+        it = empirical_rows.emplace(d.empirical_trace, read_trace(d.empirical_trace, d.empirical_format, config.skip_bad_rows))
+                 .first;
+      }
+      column.reserve(it->second.size());
+      for (const TraceRow& row : it->second) column.push_back(prompt_column ? row.prompt_tokens : row.output_tokens);
+      return column;
+    };
+    const std::vector<std::int32_t> empirical_prompt = empirical_column(config.prompt, true);
+    const std::vector<std::int32_t> empirical_output = empirical_column(config.output, false);
+
+    const auto trace_rows = static_cast<std::int64_t>(trace.size());
+    const std::int64_t n = config.num_requests > 0 ? config.num_requests : trace_rows;
+    workload.resize(static_cast<std::size_t>(n));
+
+    // Lengths. Trace columns follow the row order, cycling through the trace when n > rows.
+    const bool prompt_from_trace = config.prompt.kind == LengthDistributionKind::kTrace;
+    const bool output_from_trace = config.output.kind == LengthDistributionKind::kTrace;
+    LengthSampler prompt_sampler(config.prompt, config.prompt_scale, config.seed, kPromptStream, &empirical_prompt);
+    LengthSampler output_sampler(config.output, config.output_scale, config.seed, kOutputStream, &empirical_output);
+    for (std::int64_t i = 0; i < n; ++i) {
+      RequestSpec& r = workload[static_cast<std::size_t>(i)];
+      if (prompt_from_trace || output_from_trace) {
+        const TraceRow& row = trace[static_cast<std::size_t>(i % trace_rows)];
+        if (prompt_from_trace) r.prompt_tokens = LengthSampler::clamp_length(row.prompt_tokens * config.prompt_scale, config.prompt);
+        if (output_from_trace) r.output_tokens = LengthSampler::clamp_length(row.output_tokens * config.output_scale, config.output);
+      }
+      if (!prompt_from_trace) r.prompt_tokens = prompt_sampler.sample();
+      if (!output_from_trace) r.output_tokens = output_sampler.sample();
+    }
+  }
   const auto trace_rows = static_cast<std::int64_t>(trace.size());
-  const std::int64_t n = config.num_requests > 0 ? config.num_requests : trace_rows;
-  Workload workload(static_cast<std::size_t>(n));
-
-  // Lengths. Trace columns follow the row order, cycling through the trace when n > rows.
-  const bool prompt_from_trace = config.prompt.kind == LengthDistributionKind::kTrace;
-  const bool output_from_trace = config.output.kind == LengthDistributionKind::kTrace;
-  LengthSampler prompt_sampler(config.prompt, config.seed, kPromptStream, &empirical_prompt);
-  LengthSampler output_sampler(config.output, config.seed, kOutputStream, &empirical_output);
-  for (std::int64_t i = 0; i < n; ++i) {
-    RequestSpec& r = workload[static_cast<std::size_t>(i)];
-    if (prompt_from_trace || output_from_trace) {
-      const TraceRow& row = trace[static_cast<std::size_t>(i % trace_rows)];
-      if (prompt_from_trace) r.prompt_tokens = LengthSampler::clamp_length(row.prompt_tokens, config.prompt);
-      if (output_from_trace) r.output_tokens = LengthSampler::clamp_length(row.output_tokens, config.output);
-    }
-    if (!prompt_from_trace) r.prompt_tokens = prompt_sampler.sample();
-    if (!output_from_trace) r.output_tokens = output_sampler.sample();
-  }
+  const auto n = static_cast<std::int64_t>(workload.size());
 
   // Arrivals, in seconds (double) and rounded to integer nanoseconds once per request, so rounding
   // errors do not accumulate along the sequence.
   const ArrivalProcess& a = config.arrivals;
   switch (a.kind) {
     case ArrivalKind::kAllAtZero: break;  // RequestSpec::arrival_ns is already 0
+    case ArrivalKind::kClosedLoop: break;  // issued by the simulation as slots free up (SimulationSetup)
     case ArrivalKind::kPoisson:
     case ArrivalKind::kGamma: {
       // The first request arrives at t = 0 and each later one one gap after the previous, as vLLM's

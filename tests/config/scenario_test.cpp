@@ -674,7 +674,7 @@ TEST(ShippedScenarios, EveryFileInScenariosLoadsAndRoundTrips) {
   const fs::path dir = fs::path(MOESIM_SOURCE_DIR) / "scenarios";
   // Listed explicitly so that a deleted or renamed scenario is noticed.
   for (const char* name : {"mixtral-8x7b_8xa100-40gb_tp8.yaml", "llama-2-7b_1xa100-80gb.yaml",
-                           "mixtral-8x7b_sharegpt-vllm-bench_poisson.yaml"}) {
+                           "mixtral-8x7b_sharegpt-vllm-bench_poisson.yaml", "llama-2-7b_chat-summarise-mix.yaml"}) {
     SCOPED_TRACE(name);
     Scenario s;
     ASSERT_NO_THROW(s = load_scenario_file(dir / name)) << name;
@@ -852,6 +852,77 @@ TEST(ScenarioLatency, LinearModelReadsItsCoefficientsInMicroseconds) {
               ElementsAre(HasSubstr("latency.model: 'linear' needs at least one positive coefficient")));
   EXPECT_THAT(issues_of(kCluster + kWorkload + "latency:\n  model: linear\n  linear: {per_seq_us: -1}\n"),
               Contains(HasSubstr("latency.linear.per_seq_us: must be >= 0 microseconds")));
+}
+
+// ------------------------------------------------------------------------- what-if keys (issue 11)
+
+TEST(ScenarioWhatIf, LengthScalesAndSlosAreReadAndRoundTrip) {
+  const Scenario s = load(kCluster + kWorkload + "  prompt_scale: 2\n  output_scale: 0.5\n" +
+                          "metrics:\n  slo: {ttft_s: 0.5, tpot_s: 0.05}\n");
+  EXPECT_DOUBLE_EQ(s.workload.prompt_scale, 2.0);
+  EXPECT_DOUBLE_EQ(s.workload.output_scale, 0.5);
+  ASSERT_TRUE(s.metrics.slo.ttft_s.has_value());
+  EXPECT_DOUBLE_EQ(*s.metrics.slo.ttft_s, 0.5);
+  EXPECT_DOUBLE_EQ(*s.metrics.slo.tpot_s, 0.05);
+  const std::string echo = to_yaml(s);
+  const Scenario back = load_scenario_text(echo, "test.yaml", fs::temp_directory_path());
+  EXPECT_DOUBLE_EQ(back.workload.prompt_scale, 2.0);
+  EXPECT_DOUBLE_EQ(*back.metrics.slo.tpot_s, 0.05);
+  EXPECT_EQ(to_yaml(back), echo);
+  // Defaults: scale 1, no SLO.
+  const Scenario d = load(kCluster + kWorkload);
+  EXPECT_DOUBLE_EQ(d.workload.prompt_scale, 1.0);
+  EXPECT_FALSE(d.metrics.slo.any());
+}
+
+TEST(ScenarioWhatIf, BadScalesAndSlosNameTheirPosition) {
+  EXPECT_THAT(issues_of(kCluster + kWorkload + "  prompt_scale: 0\n  output_scale: many\n" +  // 13, 14
+                        "metrics:\n  slo: {ttft_s: -1, tpot: 2}\n"),                            // 15, 16
+              ElementsAre("test.yaml:13:17: workload.prompt_scale: must be a finite number > 0 (1 = lengths "
+                          "unchanged), got 0",
+                          "test.yaml:14:17: workload.output_scale: expected a number, got 'many'",
+                          "test.yaml:16:21: metrics.slo.tpot: unknown key 'tpot'; did you mean 'tpot_s'? (allowed "
+                          "here: ttft_s or tpot_s)",
+                          "test.yaml:16:17: metrics.slo.ttft_s: must be a finite number > 0 seconds, got -1"));
+}
+
+const std::string kMix =
+    "workload:\n"                                                          // 8
+    "  mix:\n"                                                             // 9
+    "    - name: chat\n"                                                   // 10
+    "      weight: 0.7\n"                                                  // 11
+    "      prompt_tokens: {distribution: fixed, value: 100}\n"             // 12
+    "      output_tokens: {distribution: fixed, value: 50}\n"              // 13
+    "    - name: summary\n"                                                // 14
+    "      weight: 0.3\n"                                                  // 15
+    "      prompt_tokens: {distribution: uniform, low: 1000, high: 3000}\n"  // 16
+    "      output_tokens: {distribution: fixed, value: 200}\n"             // 17
+    "  arrivals: {process: poisson, rate_per_s: 2}\n"                      // 18
+    "  num_requests: 100\n";                                               // 19
+
+TEST(ScenarioWhatIf, AMixIsReadAndRoundTrips) {
+  const Scenario s = load(kCluster + kMix);
+  ASSERT_EQ(s.workload.mix.size(), 2U);
+  EXPECT_EQ(s.workload.mix[1].name, "summary");
+  EXPECT_DOUBLE_EQ(s.workload.mix[0].weight, 0.7);
+  EXPECT_EQ(s.workload.mix[1].prompt.kind, LengthDistributionKind::kUniform);
+  const std::string echo = to_yaml(s);
+  EXPECT_EQ(to_yaml(load_scenario_text(echo, "test.yaml", fs::temp_directory_path())), echo);
+}
+
+TEST(ScenarioWhatIf, BadMixesNameTheirPosition) {
+  std::string text = kCluster + kMix;
+  text.replace(text.find("weight: 0.3"), 11, "weight: -1");
+  text.replace(text.find("      prompt_tokens: {distribution: fixed, value: 100}\n"),
+               std::string("      prompt_tokens: {distribution: fixed, value: 100}\n").size(), "      name2: x\n");
+  EXPECT_THAT(issues_of(text),
+              ElementsAre(HasSubstr("test.yaml:12:7: workload.mix[0].name2: unknown key 'name2'"),
+                          HasSubstr("test.yaml:10:7: workload.mix[0].prompt_tokens: missing"),
+                          HasSubstr("test.yaml:15:15: workload.mix[1].weight: must be a finite number > 0, got -1")));
+  EXPECT_THAT(issues_of(kCluster + "workload:\n  mix: []\n  num_requests: 3\n"),
+              ElementsAre(HasSubstr("test.yaml:9:8: workload.mix: expected a non-empty list of components")));
+  EXPECT_THAT(issues_of(kCluster + kMix + "  prompt_tokens: {distribution: fixed, value: 1}\n"),
+              ElementsAre(HasSubstr("workload.prompt_tokens: does not apply with workload.mix")));
 }
 
 }  // namespace

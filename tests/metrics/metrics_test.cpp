@@ -136,5 +136,94 @@ TEST(Summarize, DefinesLatenciesThroughputAndCostFromRequestTimes) {
   EXPECT_NEAR(s.cost_per_million_output_tokens_usd, s.cost_usd / 11e-6, 1e-9);
 }
 
+// Goodput (DistServe's definition): finished requests meeting every SLO per second. Hand-worked:
+//   a: TTFT 2 ms, TPOT 1 ms     b: TTFT 5 ms, TPOT 1 ms     c: TTFT 2 ms, TPOT 3 ms
+//   d: one output token (no TPOT), TTFT 2 ms                e: rejected (100 + 11 requested tokens)
+// makespan 0 .. 32 ms = 0.032 s.
+TEST(Summarize, GoodputCountsFinishedRequestsMeetingEverySlo) {
+  auto finished = [](SimTimeNs ttft_ms, SimTimeNs tpot_ms, std::int32_t outputs) {
+    RequestState r;
+    r.prompt_tokens = 100;
+    r.target_output_tokens = r.generated = outputs;
+    r.status = RequestStatus::kFinished;
+    r.first_scheduled_ns = 0;
+    r.first_token_ns = ttft_ms * kNsPerMs;
+    r.completion_ns = r.first_token_ns + tpot_ms * kNsPerMs * (outputs - 1);
+    return r;
+  };
+  SimulationOutcome outcome;
+  RequestState rejected = finished(2, 1, 11);
+  rejected.status = RequestStatus::kRejected;
+  rejected.generated = 0;
+  outcome.requests = {finished(2, 1, 11), finished(5, 1, 11), finished(2, 3, 11), finished(2, 0, 1), rejected};
+  outcome.end_ns = 32 * kNsPerMs;  // c: 2 + 3 x 10 = 32 ms
+  const MetricsRecorder recorder(RecorderOptions{});
+
+  // No SLO: every finished request counts, goodput = throughput.
+  const RunSummary none = summarize(outcome, recorder, 1, 1);
+  EXPECT_EQ(none.slo_met_requests, 4);
+  EXPECT_DOUBLE_EQ(none.goodput_requests_per_s, none.throughput_requests_per_s);
+  EXPECT_DOUBLE_EQ(none.goodput_requests_per_s, 4 / 0.032);
+  EXPECT_DOUBLE_EQ(none.slo_attainment, 4.0 / 5.0);
+
+  // TTFT <= 3 ms and TPOT <= 2 ms: a and d (d has no TPOT, only its TTFT is checked).
+  SloConfig slo;
+  slo.ttft_s = 0.003;
+  slo.tpot_s = 0.002;
+  const RunSummary both = summarize(outcome, recorder, 1, 1, slo);
+  EXPECT_EQ(both.slo_met_requests, 2);
+  EXPECT_DOUBLE_EQ(both.goodput_requests_per_s, 2 / 0.032);
+  EXPECT_DOUBLE_EQ(both.slo_attainment, 2.0 / 5.0);
+
+  // TTFT only: a, c and d.
+  SloConfig ttft_only;
+  ttft_only.ttft_s = 0.003;
+  EXPECT_EQ(summarize(outcome, recorder, 1, 1, ttft_only).slo_met_requests, 3);
+
+  // Rejected share of requested tokens: (100 + 11) / (3 x 111 + 101 + 111).
+  EXPECT_EQ(both.rejected_tokens, 111);
+  EXPECT_EQ(both.requested_tokens, 3 * 111 + 101 + 111);
+  EXPECT_DOUBLE_EQ(both.rejected_token_share, 111.0 / 545.0);
+}
+
+// Per-component metrics: the same definitions over each component's requests, rates over the whole makespan.
+TEST(Summarize, ComponentsSplitTheRequestsAndAddUpToTheRun) {
+  auto finished = [](SimTimeNs ttft_ms, SimTimeNs tpot_ms, std::int32_t outputs) {
+    RequestState r;
+    r.prompt_tokens = 100;
+    r.target_output_tokens = r.generated = outputs;
+    r.status = RequestStatus::kFinished;
+    r.first_scheduled_ns = 0;
+    r.first_token_ns = ttft_ms * kNsPerMs;
+    r.completion_ns = r.first_token_ns + tpot_ms * kNsPerMs * (outputs - 1);
+    return r;
+  };
+  SimulationOutcome outcome;
+  RequestState rejected = finished(2, 1, 11);
+  rejected.status = RequestStatus::kRejected;
+  rejected.generated = 0;
+  outcome.requests = {finished(2, 1, 11), finished(5, 1, 11), finished(2, 3, 11), rejected};
+  outcome.end_ns = 32 * kNsPerMs;
+  const std::vector<std::int32_t> component{0, 1, 0, 1};
+  SloConfig slo;
+  slo.ttft_s = 0.003;
+  const RunSummary whole = summarize(outcome, MetricsRecorder(RecorderOptions{}), 1, 1, slo);
+  const auto parts = summarize_components(outcome, component, {"a", "b"}, whole);
+  ASSERT_EQ(parts.size(), 2U);
+  EXPECT_EQ(parts[0].num_requests, 2);
+  EXPECT_EQ(parts[0].finished, 2);
+  EXPECT_EQ(parts[0].slo_met_requests, 2);  // TTFT 2 ms, 2 ms
+  EXPECT_EQ(parts[1].finished, 1);
+  EXPECT_EQ(parts[1].rejected, 1);
+  EXPECT_EQ(parts[1].slo_met_requests, 0);  // TTFT 5 ms
+  EXPECT_DOUBLE_EQ(parts[0].throughput_requests_per_s, 2 / 0.032);
+  EXPECT_DOUBLE_EQ(parts[0].throughput_requests_per_s + parts[1].throughput_requests_per_s,
+                   whole.throughput_requests_per_s);
+  EXPECT_DOUBLE_EQ(parts[0].goodput_requests_per_s + parts[1].goodput_requests_per_s, whole.goodput_requests_per_s);
+  EXPECT_DOUBLE_EQ(parts[0].tpot_s.p50, 0.002);  // median of 1 ms and 3 ms
+  EXPECT_DOUBLE_EQ(parts[1].ttft_s.p50, 0.005);
+  EXPECT_DOUBLE_EQ(parts[1].mean_output_tokens, 11.0);
+}
+
 }  // namespace
 }  // namespace moesim

@@ -433,5 +433,120 @@ TEST(BuildWorkload, ArrivalsBeyondTheSimulatedTimeRangeAreAConfigError) {
   EXPECT_THROW((void)build_workload(config), ConfigError);
 }
 
+// prompt_scale / output_scale: multiply, round to nearest (halves away from zero), clamp to [min, max].
+TEST(BuildWorkload, ScalesTraceAndSyntheticLengthsThenRoundsAndClamps) {
+  TempDir dir("scale");
+  WorkloadConfig c;
+  c.trace_path = dir.write("t.jsonl",
+                           "{\"prompt_len\": 3, \"output_len\": 10}\n"
+                           "{\"prompt_len\": 100, \"output_len\": 1}\n"
+                           "{\"prompt_len\": 5, \"output_len\": 7}\n");
+  c.prompt_scale = 0.5;  // 1.5 -> 2, 50, 2.5 -> 3
+  c.output_scale = 2.5;  // 25, 2.5 -> 3, 17.5 -> 18
+  c.output.max = 20;     // 25 -> clamped to 20
+  const Workload w = build_workload(c);
+  ASSERT_EQ(w.size(), 3U);
+  EXPECT_EQ(w[0].prompt_tokens, 2);
+  EXPECT_EQ(w[1].prompt_tokens, 50);
+  EXPECT_EQ(w[2].prompt_tokens, 3);
+  EXPECT_EQ(w[0].output_tokens, 20);
+  EXPECT_EQ(w[1].output_tokens, 3);
+  EXPECT_EQ(w[2].output_tokens, 18);
+
+  // A tiny scale never goes below min (default 1 token).
+  c.prompt_scale = 1e-6;
+  for (const RequestSpec& r : build_workload(c)) EXPECT_EQ(r.prompt_tokens, 1);
+
+  // Synthetic: fixed 100 x 1.5 = 150; the arrival times do not move (own random stream).
+  WorkloadConfig s = synthetic(50);
+  s.arrivals.kind = ArrivalKind::kPoisson;
+  s.arrivals.rate_per_s = 4;
+  const Workload base = build_workload(s);
+  s.prompt_scale = 1.5;
+  const Workload scaled = build_workload(s);
+  for (std::size_t i = 0; i < scaled.size(); ++i) {
+    EXPECT_EQ(scaled[i].prompt_tokens, 150);
+    EXPECT_EQ(scaled[i].output_tokens, 10);
+    EXPECT_EQ(scaled[i].arrival_ns, base[i].arrival_ns);
+  }
+}
+
+TEST(BuildWorkload, RefusesNonPositiveScales) {
+  WorkloadConfig c = synthetic(2);
+  c.prompt_scale = 0;
+  c.output_scale = std::nan("");
+  const auto issues = validate_workload_config(c);
+  ASSERT_EQ(issues.size(), 2U);
+  EXPECT_EQ(issues[0].yaml_path, "workload.prompt_scale");
+  EXPECT_EQ(issues[1].yaml_path, "workload.output_scale");
+  EXPECT_THROW((void)build_workload(c), ConfigError);
+}
+
+// A mix: components drawn by weight, lengths from each component's own source, deterministic from the seed.
+TEST(BuildWorkload, AMixDrawsComponentsByWeightWithTheirOwnLengths) {
+  TempDir dir("mix");
+  WorkloadConfig c;
+  c.num_requests = 4000;
+  c.seed = 9;
+  c.arrivals.kind = ArrivalKind::kPoisson;
+  c.arrivals.rate_per_s = 10;
+  WorkloadComponent chat;
+  chat.name = "chat";
+  chat.weight = 7;  // weights are normalised: 7 : 3 = 70 % : 30 %
+  chat.trace_path = dir.write("chat.jsonl",
+                              "{\"prompt_len\": 10, \"output_len\": 20}\n{\"prompt_len\": 11, \"output_len\": 21}\n");
+  WorkloadComponent summary;
+  summary.name = "summary";
+  summary.weight = 3;
+  summary.prompt.kind = summary.output.kind = LengthDistributionKind::kFixed;
+  summary.prompt.value = 3000;
+  summary.output.value = 200;
+  c.mix = {chat, summary};
+  const Workload w = build_workload(c);
+  ASSERT_EQ(w.size(), 4000U);
+  std::int64_t chats = 0;
+  // The chat trace's rows are used in order, cycling: 10/20, 11/21, 10/20, ... in request order. Requests
+  // are sorted by arrival, which here is request order (Poisson arrivals are increasing).
+  std::int64_t chat_index = 0;
+  for (const RequestSpec& r : w) {
+    if (r.component == 0) {
+      EXPECT_EQ(r.prompt_tokens, 10 + chat_index % 2);
+      EXPECT_EQ(r.output_tokens, 20 + chat_index % 2);
+      ++chat_index;
+      ++chats;
+    } else {
+      ASSERT_EQ(r.component, 1);
+      EXPECT_EQ(r.prompt_tokens, 3000);
+      EXPECT_EQ(r.output_tokens, 200);
+    }
+  }
+  // Binomial(4000, 0.7): mean 2800, sd 29; 5 sd = 145.
+  EXPECT_NEAR(static_cast<double>(chats), 2800.0, 145.0);
+  // Deterministic; another seed draws other components; the scales apply to every component.
+  const Workload again = build_workload(c);
+  for (std::size_t i = 0; i < w.size(); ++i) EXPECT_EQ(again[i].component, w[i].component);
+  c.prompt_scale = 2;
+  const Workload scaled = build_workload(c);
+  for (std::size_t i = 0; i < w.size(); ++i) EXPECT_EQ(scaled[i].prompt_tokens, 2 * w[i].prompt_tokens);
+  c.seed = 10;
+  const Workload other = build_workload(c);
+  std::int64_t differ = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) differ += other[i].component != w[i].component ? 1 : 0;
+  EXPECT_GT(differ, 1000);
+}
+
+TEST(BuildWorkload, AMixNeedsPositiveWeightsLengthsAndACount) {
+  WorkloadConfig c;
+  c.num_requests = 0;
+  WorkloadComponent a;
+  a.name = "a";
+  a.weight = 0;  // and prompt/output default to kTrace without a trace
+  c.mix = {a};
+  std::vector<std::string> paths;
+  for (const ConfigIssue& issue : validate_workload_config(c)) paths.push_back(issue.yaml_path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"workload.mix[0].weight", "workload.mix[0].prompt.kind",
+                                             "workload.mix[0].output.kind", "workload.mix", "workload.num_requests"}));
+}
+
 }  // namespace
 }  // namespace moesim

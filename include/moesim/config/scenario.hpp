@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "moesim/common/errors.hpp"
 #include "moesim/hardware/cluster_config.hpp"
+#include "moesim/metrics/slo.hpp"
 #include "moesim/model/architecture.hpp"
 #include "moesim/perf/latency_config.hpp"
 #include "moesim/scheduler/serving_config.hpp"
@@ -22,6 +25,11 @@ struct OutputConfig {
   double time_series_interval_s = 1.0;
 };
 
+// The `metrics:` section: objectives the summary's goodput is measured against.
+struct MetricsConfig {
+  SloConfig slo;
+};
+
 struct Scenario {
   std::string name;
   std::string description;       // free text from the file, echoed into results
@@ -33,6 +41,7 @@ struct Scenario {
   WorkloadConfig workload;
   LatencyConfig latency;
   OutputConfig output;
+  MetricsConfig metrics;
 };
 
 // Parses and validates. Throws ConfigError listing every problem (file:line:column: yaml.path: message);
@@ -42,6 +51,23 @@ struct Scenario {
 [[nodiscard]] Scenario load_scenario_file(const std::filesystem::path& path);
 [[nodiscard]] Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
                                           const std::filesystem::path& base_dir);
+
+// The same with `--set path=value` overrides (each "path=value", value parsed as YAML) applied to the
+// document before it is validated, so an override is checked exactly like the file. Problems at an
+// overridden path are reported as "--set <argument>: path: message" instead of a file position; a
+// malformed argument or a path through a non-mapping is a ConfigError of its own. Empty = no overrides.
+[[nodiscard]] Scenario load_scenario_file(const std::filesystem::path& path, const std::vector<std::string>& overrides);
+[[nodiscard]] Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
+                                          const std::filesystem::path& base_dir,
+                                          const std::vector<std::string>& overrides);
+
+// Applies `--set` overrides to YAML text and returns the merged document as YAML (for inputs read as
+// text, such as a rank study). The text is returned unchanged when there are no overrides.
+// `issues` with those at or under a path that one of `overrides` sets attributed to that `--set` argument.
+[[nodiscard]] std::vector<ConfigIssue> attribute_to_overrides(const std::vector<ConfigIssue>& issues,
+                                                              const std::vector<std::string>& overrides);
+[[nodiscard]] std::string apply_overrides_to_yaml(const std::string& yaml_text, const std::string& display_name,
+                                                  const std::vector<std::string>& overrides);
 
 // The fully resolved scenario (every default filled in) as YAML; stored in results for provenance and
 // loadable again by load_scenario_text.

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "moesim/common/atomic_file.hpp"
@@ -26,10 +27,20 @@ namespace moesim {
 inline constexpr std::int64_t kResultsSchemaVersion = 2;
 
 struct ScalarEntry {
+  ScalarEntry() = default;
+  ScalarEntry(std::string name_, double value_, std::string units_, std::string description_, std::string covers_ = "")
+      : name(std::move(name_)),
+        value(value_),
+        units(std::move(units_)),
+        description(std::move(description_)),
+        covers(std::move(covers_)) {}
   std::string name;
   double value = 0;
   std::string units;
   std::string description;
+  // Which requests (or steps) the value is computed over, e.g. "finished requests"; summary entries
+  // always say so (written into the HDF5 description, the JSON "summary_covers" and docs/metrics.md).
+  std::string covers;
 };
 
 struct ResultsContent {
@@ -44,6 +55,10 @@ struct ResultsContent {
   bool time_series = true;
   std::vector<ScalarEntry> deployment;
   std::vector<ScalarEntry> analytic;
+  // Workload mixes: request i's component (the /requests/component column) and the per-component table
+  // (/components). Empty without a mix.
+  std::vector<std::int32_t> request_component;
+  std::vector<ComponentSummary> components;
 };
 
 // The summary as (name, value, units, description) rows, in a fixed order (shared by HDF5, text, JSON).

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "moesim/metrics/slo.hpp"
 #include "moesim/perf/latency_model.hpp"
 #include "moesim/scheduler/request_state.hpp"
 #include "moesim/sim/simulation.hpp"
@@ -158,6 +159,19 @@ struct RunSummary {
   std::int64_t finished = 0;
   std::int64_t rejected = 0;
   std::int64_t aborted = 0;
+  // Rejected requests (longer than vLLM accepts, see docs/metrics.md): their share of the workload's
+  // requested tokens (prompt + max_tokens over all requests), in [0, 1]. The throughput and cost metrics
+  // below cover finished requests only, so a large share means they describe a different workload.
+  std::int64_t rejected_tokens = 0;
+  std::int64_t requested_tokens = 0;
+  double rejected_token_share = 0;
+  // Goodput: finished requests meeting every configured SLO (TTFT <= slo.ttft_s and, for requests with
+  // >= 2 output tokens, TPOT <= slo.tpot_s), per second of makespan. Without SLOs every finished request
+  // counts (goodput = throughput).
+  SloConfig slo;
+  std::int64_t slo_met_requests = 0;
+  double goodput_requests_per_s = 0;
+  double slo_attainment = 0;  // slo_met_requests / num_requests (rejected and aborted requests miss)
   std::int64_t preemptions = 0;
   std::int64_t preempted_requests = 0;
   std::int64_t steps = 0;
@@ -187,7 +201,29 @@ struct RunSummary {
   double dispatch_combine_fraction = 0;    // share of the makespan spent in dispatch + combine
 };
 
+// Per-component metrics of a workload mix. Rates are over the whole run's makespan (the components share
+// the deployment and its time), so the components' throughputs add up to the run's.
+struct ComponentSummary {
+  std::string name;
+  std::int64_t num_requests = 0;
+  std::int64_t finished = 0;
+  std::int64_t rejected = 0;
+  std::int64_t slo_met_requests = 0;
+  double throughput_requests_per_s = 0;
+  double goodput_requests_per_s = 0;
+  double output_tokens_per_s = 0;
+  double mean_prompt_tokens = 0;  // over all the component's requests
+  double mean_output_tokens = 0;  // requested (max_tokens), over all the component's requests
+  Distribution ttft_s, tpot_s;    // finished requests (TPOT: with >= 2 output tokens)
+};
+
+// `component[i]` is request i's component (index into `names`); `whole` gives the makespan and SLOs.
+[[nodiscard]] std::vector<ComponentSummary> summarize_components(const SimulationOutcome& outcome,
+                                                                 std::span<const std::int32_t> component,
+                                                                 const std::vector<std::string>& names,
+                                                                 const RunSummary& whole);
+
 [[nodiscard]] RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& recorder, double gpus,
-                                   double cost_per_gpu_hour_usd);
+                                   double cost_per_gpu_hour_usd, const SloConfig& slo = {});
 
 }  // namespace moesim

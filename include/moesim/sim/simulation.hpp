@@ -69,6 +69,10 @@ struct SimulationSetup {
   // times each rank's own part. Null: replicas are independent.
   const ExpertParallelModel* expert_parallel = nullptr;
   std::uint64_t routing_seed = 0;
+  // > 0: closed loop (workload.arrivals closed_loop). At most this many requests are in flight; request i
+  // (in workload order) is issued, with its arrival time set to that moment, when an earlier one finishes
+  // or is rejected. The workload's own arrival times are then ignored.
+  std::int64_t max_concurrency = 0;
 };
 
 struct SimulationOutcome {
