@@ -58,10 +58,8 @@ void check_end_of_run(const SimulationOutcome& outcome, const std::vector<Schedu
   }
 }
 
-template <typename Scheduler>
-SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* observer, const std::atomic<bool>* stop) {
-  const Workload& workload = *setup.workload;
-  const auto num_replicas = static_cast<std::size_t>(setup.serving.data_parallel_size);
+// Every request of the workload, not yet arrived.
+SimulationOutcome initial_outcome(const Workload& workload) {
   SimulationOutcome outcome;
   outcome.requests.resize(workload.size());
   for (std::size_t i = 0; i < workload.size(); ++i) {
@@ -70,12 +68,27 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
     r.target_output_tokens = workload[i].output_tokens;
     r.arrival_ns = workload[i].arrival_ns;
   }
+  return outcome;
+}
+
+// One scheduler per replica (or DP rank), all over the outcome's request states.
+template <typename Scheduler>
+std::vector<Scheduler> make_schedulers(const SimulationSetup& setup, std::size_t count, SimulationOutcome& outcome) {
   std::vector<Scheduler> schedulers;
-  schedulers.reserve(num_replicas);
-  for (std::size_t i = 0; i < num_replicas; ++i) {
+  schedulers.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
     schedulers.emplace_back(setup.serving, setup.num_gpu_blocks, setup.num_cpu_blocks,
                             std::span<RequestState>(outcome.requests));
   }
+  return schedulers;
+}
+
+template <typename Scheduler>
+SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* observer, const std::atomic<bool>* stop) {
+  const Workload& workload = *setup.workload;
+  const auto num_replicas = static_cast<std::size_t>(setup.serving.data_parallel_size);
+  SimulationOutcome outcome = initial_outcome(workload);
+  std::vector<Scheduler> schedulers = make_schedulers<Scheduler>(setup, num_replicas, outcome);
   std::vector<ReplicaRuntime> runtime(num_replicas);
   for (auto& rt : runtime) rt.plan.work.reserve(static_cast<std::size_t>(setup.serving.max_num_seqs) + 1);
   Router router(setup.serving.router, num_replicas);
@@ -221,20 +234,8 @@ SimulationOutcome run_lockstep(const SimulationSetup& setup, SimulationObserver*
   const Workload& workload = *setup.workload;
   const ExpertParallelModel& experts = *setup.expert_parallel;
   const auto num_ranks = static_cast<std::size_t>(setup.serving.data_parallel_size);
-  SimulationOutcome outcome;
-  outcome.requests.resize(workload.size());
-  for (std::size_t i = 0; i < workload.size(); ++i) {
-    RequestState& r = outcome.requests[i];
-    r.prompt_tokens = workload[i].prompt_tokens;
-    r.target_output_tokens = workload[i].output_tokens;
-    r.arrival_ns = workload[i].arrival_ns;
-  }
-  std::vector<Scheduler> schedulers;
-  schedulers.reserve(num_ranks);
-  for (std::size_t i = 0; i < num_ranks; ++i) {
-    schedulers.emplace_back(setup.serving, setup.num_gpu_blocks, setup.num_cpu_blocks,
-                            std::span<RequestState>(outcome.requests));
-  }
+  SimulationOutcome outcome = initial_outcome(workload);
+  std::vector<Scheduler> schedulers = make_schedulers<Scheduler>(setup, num_ranks, outcome);
   std::vector<StepPlan> plans(num_ranks);
   for (auto& plan : plans) plan.work.reserve(static_cast<std::size_t>(setup.serving.max_num_seqs) + 1);
   std::vector<std::int64_t> rank_tokens(num_ranks, 0);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "moesim/hardware/gpu.hpp"
+#include "moesim/model/presets.hpp"
 #include "moesim/metrics/metrics.hpp"
 #include "moesim/perf/expert_parallel.hpp"
 #include "moesim/perf/latency_factory.hpp"
@@ -27,21 +28,8 @@ class AffineLatency final : public StepLatencyModel {
   std::string describe() const override { return "affine test latency"; }
 };
 
-ModelArchitecture mixtral() {
-  ModelArchitecture a;  // mistralai/Mixtral-8x7B-v0.1 config.json
-  a.name = "mixtral-8x7b";
-  a.hidden_size = 4096;
-  a.num_layers = 32;
-  a.num_attention_heads = 32;
-  a.num_kv_heads = 8;
-  a.head_dim = 128;
-  a.intermediate_size = 14336;
-  a.expert_intermediate_size = 14336;
-  a.num_experts = 8;
-  a.top_k = 2;
-  a.vocab_size = 32000;
-  return a;
-}
+// mistralai/Mixtral-8x7B-v0.1 (the catalogue preset: 32 layers, h 4096, 8 experts of width 14336, top-2, bf16).
+ModelArchitecture mixtral() { return find_model_preset("mixtral-8x7b").value(); }
 
 struct Captured {
   std::vector<StepRecord> steps;
