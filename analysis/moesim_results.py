@@ -297,6 +297,14 @@ def _cross_check(check: _Checker, summary: dict, req: Optional[dict], it: Option
             for label, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
                 expect(f"{metric}_{label}", _quantile(values, q), f"/requests ({metric})")
             expect(f"{metric}_max", float(values[-1]) if values.size else 0.0, f"/requests ({metric})")
+        # ITL gaps are not stored one by one, but a request's gaps add up to its decode time, so the pooled
+        # mean is sum(completion - first token) / sum(outputs - 1) when every request finished.
+        if "itl_mean" in s and bool(finished.all()):
+            gaps = float(np.maximum(req["generated_tokens"] - 1, 0).sum())
+            decode = float((req["completion_s"] - req["first_token_s"]).sum())
+            itl_mean = decode / gaps if gaps > 0 else 0.0
+            if not math.isclose(s["itl_mean"], itl_mean, rel_tol=1e-9, abs_tol=1e-12):
+                check.fail("/summary/itl_mean", f"is {s['itl_mean']!r} but /requests gives {itl_mean!r}")
 
     # Per-step metrics can only be recomputed when every step was recorded (iteration_sample_every = 1).
     if it is not None and all(k in it for k in ITERATION_COLUMNS) and "steps" in s \

@@ -122,8 +122,8 @@ def plot_kv_usage(results: Results, path: str) -> Optional[str]:
 
 def _cdf(ax, values_s: np.ndarray, label: str, results: Results, metric: str) -> None:
     values = np.sort(values_s)
-    # Milliseconds read better for per-token times; seconds for anything that includes queueing.
-    scale, unit = (1e3, "ms") if values.size and values[-1] < 1.0 else (1.0, "s")
+    # Request latencies in ms, as in moesim's text output and vLLM's benchmark (docs/metrics.md, "Units").
+    scale, unit = 1e3, "ms"
     if values.size == 0:
         ax.text(0.5, 0.5, f"no {label} samples", ha="center", va="center", transform=ax.transAxes)
     else:

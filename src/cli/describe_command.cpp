@@ -258,7 +258,7 @@ void print_text(const Description& d, std::ostream& out) {
     for (const ScalarEntry& e : d.analytic) {
       std::string name = e.name;
       name.resize(std::max<std::size_t>(name.size() + 1, 38), ' ');
-      out << "  " << name << fixed(e.value, 4) << " " << e.units << "\n";
+      out << "  " << name << format_entry_value(e, 4) << "\n";
     }
     out << "  (moesim run reports what the simulated vLLM scheduler achieves instead)\n";
   }
@@ -270,7 +270,7 @@ nlohmann::json to_json(const Description& d) {
   const ServingConfig& v = s.serving;
   const MemoryPlan& p = d.plan;
   nlohmann::json j;
-  for (const ScalarEntry& e : d.analytic) j["analytic"][e.name] = e.value;
+  for (const ScalarEntry& e : d.analytic) j["analytic"][e.name] = e.is_boolean() ? nlohmann::json(e.value != 0) : nlohmann::json(e.value);
   j["scenario"] = {{"name", s.name}, {"source_file", s.source_file}, {"description", s.description}};
   j["model"] = {{"name", m.name},
                 {"is_moe", m.is_moe()},

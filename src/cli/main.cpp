@@ -64,6 +64,10 @@ int run(const std::string& command, const std::vector<std::string>& args) {
 
 }  // namespace
 
+// Before main(): a signal while the process starts (static initialisation, argument parsing) already gets
+// the handler's message and exit code instead of silently killing the process.
+[[maybe_unused]] const bool g_early_signal_handlers = (moesim::interrupt::install_signal_handlers(nullptr), true);
+
 int main(int argc, char** argv) {
   const std::vector<std::string> all(argv + 1, argv + argc);
   if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {

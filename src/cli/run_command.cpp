@@ -69,7 +69,7 @@ void print_text_summary(std::ostream& out, const Scenario& scenario, const Memor
   if (!s.slo.any()) {
     out << "no SLO: metrics.slo not set, goodput = throughput";
   } else {
-    if (s.slo.ttft_s) out << "TTFT <= " << format_number(*s.slo.ttft_s, 3) << " s";
+    if (s.slo.ttft_s) out << "TTFT <= " << format_number(1e3 * *s.slo.ttft_s, 2) << " ms";
     if (s.slo.ttft_s && s.slo.tpot_s) out << " and ";
     if (s.slo.tpot_s) out << "TPOT <= " << format_number(1e3 * *s.slo.tpot_s, 2) << " ms";
   }
@@ -79,17 +79,21 @@ void print_text_summary(std::ostream& out, const Scenario& scenario, const Memor
       << format_number(s.decode_batch_size_mean, 1) << ")\n";
   out << "  KV usage     mean " << format_number(100 * s.kv_utilization_mean, 1) << " %, peak "
       << format_number(100 * s.kv_utilization_peak, 1) << " %\n";
-  out << "  TTFT         p50 " << format_number(s.ttft_s.p50, 3) << " s, p90 " << format_number(s.ttft_s.p90, 3)
-      << " s, p99 " << format_number(s.ttft_s.p99, 3) << " s\n";
-  out << "  TPOT         p50 " << format_number(1e3 * s.tpot_s.p50, 2) << " ms, p90 "
-      << format_number(1e3 * s.tpot_s.p90, 2) << " ms, p99 " << format_number(1e3 * s.tpot_s.p99, 2) << " ms\n";
+  // Request latencies in ms, as vLLM's benchmark_serving prints them (docs/metrics.md, "Units").
+  const auto latency_line = [&out](const char* label, const Distribution& d) {
+    out << "  " << label << " mean " << format_number(1e3 * d.mean, 2) << " ms, p50 " << format_number(1e3 * d.p50, 2)
+        << " ms, p90 " << format_number(1e3 * d.p90, 2) << " ms, p99 " << format_number(1e3 * d.p99, 2) << " ms\n";
+  };
+  latency_line("TTFT        ", s.ttft_s);
+  latency_line("TPOT        ", s.tpot_s);
+  latency_line("ITL         ", s.itl_s);
+  latency_line("E2E         ", s.e2e_s);
   out << "  cost         $" << format_number(s.cost_per_million_output_tokens_usd, 4) << " per million output tokens ($"
       << format_number(s.cost_per_gpu_hour_usd, 2) << "/GPU-hour)\n";
   if (!analytic.empty()) {
     out << "paper's analytic model (arXiv 2404.02852 Sec. 4) for the same deployment and workload means\n";
     for (const ScalarEntry& e : analytic) {
-      out << "  " << std::left << std::setw(38) << e.name << std::right << format_number(e.value, 4) << " " << e.units
-          << "\n";
+      out << "  " << std::left << std::setw(38) << e.name << std::right << format_entry_value(e, 4) << "\n";
     }
   }
 }
@@ -242,11 +246,11 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     j["scenario"] = scenario.name;
     j["complete"] = !outcome.interrupted;
     for (const ScalarEntry& e : summary_entries(summary)) {
-      j["summary"][e.name] = e.value;
+      j["summary"][e.name] = e.is_boolean() ? nlohmann::json(e.value != 0) : nlohmann::json(e.value);
       j["summary_covers"][e.name] = e.covers;
     }
     for (const ScalarEntry& e : deployment) j["deployment"][e.name] = e.value;
-    for (const ScalarEntry& e : analytic) j["analytic"][e.name] = e.value;
+    for (const ScalarEntry& e : analytic) j["analytic"][e.name] = e.is_boolean() ? nlohmann::json(e.value != 0) : nlohmann::json(e.value);
     j["latency_model"] = latency_description;
     out << j.dump(2) << "\n";
   } else {
@@ -258,8 +262,8 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
             << format_number(c.mean_prompt_tokens, 0) << ", output " << format_number(c.mean_output_tokens, 0)
             << "), finished " << c.finished << ", rejected " << c.rejected << "; "
             << format_number(c.throughput_requests_per_s, 3) << " req/s, goodput "
-            << format_number(c.goodput_requests_per_s, 3) << " req/s; TTFT p50 " << format_number(c.ttft_s.p50, 3)
-            << " s, TPOT p50 " << format_number(1e3 * c.tpot_s.p50, 2) << " ms\n";
+            << format_number(c.goodput_requests_per_s, 3) << " req/s; TTFT p50 " << format_number(1e3 * c.ttft_s.p50, 2)
+            << " ms, TPOT p50 " << format_number(1e3 * c.tpot_s.p50, 2) << " ms\n";
       }
     }
   }

@@ -56,8 +56,18 @@ extern "C" void on_signal(int signal) {
 }  // namespace
 
 void install_signal_handlers(const char* command) {
-  std::strncpy(g_command, "moesim ", sizeof(g_command) - 1);
-  std::strncat(g_command, command, sizeof(g_command) - std::strlen(g_command) - 1);
+  sigset_t ours;
+  sigemptyset(&ours);
+  sigaddset(&ours, SIGINT);
+  sigaddset(&ours, SIGTERM);
+  if (command != nullptr) {
+    // Renamed with the signals held back, so the handler never prints a half-written name.
+    sigset_t previous;
+    ::sigprocmask(SIG_BLOCK, &ours, &previous);
+    std::strncpy(g_command, "moesim ", sizeof(g_command) - 1);
+    std::strncat(g_command, command, sizeof(g_command) - std::strlen(g_command) - 1);
+    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+  }
   struct sigaction action {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
@@ -66,6 +76,9 @@ void install_signal_handlers(const char* command) {
   action.sa_flags = SA_RESTART;
   ::sigaction(SIGINT, &action, nullptr);
   ::sigaction(SIGTERM, &action, nullptr);
+  // A signal that arrived while it was blocked (a mask inherited from the parent) is delivered now, to the
+  // handler, instead of being lost or acted on later by surprise.
+  ::sigprocmask(SIG_UNBLOCK, &ours, nullptr);
 }
 
 std::atomic<bool>& stop_flag() { return g_stop; }

@@ -1,5 +1,6 @@
 #include "moesim/io/results_file.hpp"
 
+#include <cstdio>
 #include <limits>
 #include <span>
 
@@ -205,6 +206,13 @@ void write_components(h5::Group group, const std::vector<ComponentSummary>& comp
 
 }  // namespace
 
+std::string format_entry_value(const ScalarEntry& entry, int decimals) {
+  if (entry.is_boolean()) return entry.value != 0 ? "yes" : "no";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, entry.value);
+  return entry.units.empty() ? std::string(buffer) : std::string(buffer) + " " + entry.units;
+}
+
 std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
   auto as_double = [](std::int64_t v) { return static_cast<double>(v); };
   // What each value covers: every metric says which requests (or steps) it is computed over, so a run
@@ -257,6 +265,10 @@ std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
   if (s.slo.tpot_s) out.push_back({"slo_tpot_s", *s.slo.tpot_s, "s", "TPOT objective (metrics.slo.tpot_s)", run});
   add_distribution(out, "ttft", s.ttft_s, "time to first token", finished);
   add_distribution(out, "tpot", s.tpot_s, "time per output token", "finished requests with >= 2 output tokens");
+  add_distribution(out, "itl", s.itl_s,
+                   "inter-token latency (gap between consecutive output tokens of a request, pooled; "
+                   "percentiles within 0.05 %)",
+                   "every output token after a request's first, of all requests");
   add_distribution(out, "e2e", s.e2e_s, "end-to-end latency", finished);
   add_distribution(out, "queueing", s.queueing_s, "arrival to first scheduled", finished);
   out.push_back({"gpus", s.gpus, "GPUs", "GPUs of the deployment (TP x PP x DP)", run});
@@ -264,7 +276,7 @@ std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
   out.push_back({"cost_usd", s.cost_usd, "USD", "GPUs x price x makespan", all});
   out.push_back({"cost_per_million_output_tokens_usd", s.cost_per_million_output_tokens_usd, "USD/1e6 tokens",
                  "cost / (output tokens of finished requests / 1e6)", finished});
-  out.push_back({"interrupted", s.interrupted ? 1.0 : 0.0, "", "1 when the run was stopped early", run});
+  out.push_back({"interrupted", s.interrupted ? 1.0 : 0.0, ScalarEntry::kBooleanUnits, "1 when the run was stopped early", run});
   if (s.group_steps > 0) {
     out.push_back({"group_steps", as_double(s.group_steps), "steps", "steps of the lockstep expert-parallel DP group", steps});
     out.push_back({"dummy_rank_steps", as_double(s.dummy_rank_steps), "rank-steps",

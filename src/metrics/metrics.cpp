@@ -301,6 +301,9 @@ RunSummary summarize(const SimulationOutcome& outcome, const MetricsRecorder& re
   s.tpot_s = describe_distribution(std::move(tpot));
   s.e2e_s = describe_distribution(std::move(e2e));
   s.queueing_s = describe_distribution(std::move(queueing));
+  const TokenGapHistogram& gaps = outcome.token_gaps;
+  s.itl_s = Distribution{gaps.count(), gaps.mean_s(), gaps.quantile_s(0.50), gaps.quantile_s(0.90),
+                         gaps.quantile_s(0.99), gaps.max_s()};
   s.batch_size_mean = histogram_mean(recorder.batch_size_histogram());
   s.batch_size_p50 = histogram_quantile(recorder.batch_size_histogram(), 0.50);
   s.batch_size_p99 = histogram_quantile(recorder.batch_size_histogram(), 0.99);

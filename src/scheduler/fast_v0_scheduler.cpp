@@ -19,13 +19,14 @@ FastV0Scheduler::FastV0Scheduler(const ServingConfig& serving, std::int64_t num_
       requests_(requests),
       next_(requests.size(), kNone),
       prev_(requests.size(), kNone),
-      base_step_(requests.size(), 0),
+      base_step_(requests.size(), -1),
       epoch_(requests.size(), 0),
       lazy_(requests.size(), 0),
       phase_count_(static_cast<std::size_t>(serving.block_size), 0) {
   check_invariant(serving.scheduler == SchedulerVersion::kV0 && !serving.enable_chunked_prefill,
                   "FastV0Scheduler serves V0 without chunked prefill only");
   scratch_victims_.reserve(static_cast<std::size_t>(serving.max_num_seqs));
+  joined_since_decode_.reserve(2 * static_cast<std::size_t>(serving.max_num_seqs));
 }
 
 // ---- bookkeeping ------------------------------------------------------------------------------------
@@ -46,6 +47,9 @@ void FastV0Scheduler::make_lazy(std::int32_t id) {
   const auto i = static_cast<std::size_t>(id);
   RequestState& r = requests_[i];
   lazy_[i] = 1;
+  // Listed once per interval between decode steps (a request preempted and re-admitted in the same
+  // interval already is: its base step is this one).
+  if (base_step_[i] != decode_step_) joined_since_decode_.push_back(id);
   base_step_[i] = decode_step_;
   epoch_[i] += 1;
   const std::int64_t length = r.length();
@@ -64,6 +68,8 @@ void FastV0Scheduler::leave_lazy(std::int32_t id) {
   if (lazy_[i] == 0) return;
   RequestState& r = requests_[i];
   r.generated = generated_now(id);
+  // Lazy through at least one decode step: its latest token came at the end of the latest one.
+  if (base_step_[i] < decode_step_) r.last_token_ns = last_decode_end_ns_;
   lazy_[i] = 0;
   epoch_[i] += 1;
   const std::int64_t length = r.length();
@@ -235,6 +241,8 @@ ReplicaScheduler::StepResult FastV0Scheduler::complete_step(const StepPlan& plan
       r.generated += 1;
       result.sampled += 1;
       if (r.first_token_ns < 0) r.first_token_ns = now;
+      if (r.last_token_ns >= 0 && token_gaps_ != nullptr) token_gaps_->add(now - r.last_token_ns);  // recompute
+      r.last_token_ns = now;
       if (r.generated >= r.target_output_tokens || r.length() > serving_.max_model_len) {
         r.status = RequestStatus::kFinished;
         r.completion_ns = now;
@@ -250,6 +258,21 @@ ReplicaScheduler::StepResult FastV0Scheduler::complete_step(const StepPlan& plan
   }
   if (plan.shape.num_decode_seqs == 0) return result;
   // A decode step: every lazy request gained one token.
+  if (token_gaps_ != nullptr) {
+    std::int64_t joined = 0;
+    for (const std::int32_t id : joined_since_decode_) {
+      const auto i = static_cast<std::size_t>(id);
+      RequestState& r = requests_[i];
+      if (lazy_[i] == 0) continue;  // preempted since it joined
+      check_invariant(base_step_[i] == decode_step_, "lazy decode: a request listed as joined joined now");
+      token_gaps_->add(now - r.last_token_ns);
+      r.last_token_ns = now;
+      joined += 1;
+    }
+    token_gaps_->add(now - last_decode_end_ns_, lazy_count_ - joined);
+  }
+  joined_since_decode_.clear();
+  last_decode_end_ns_ = now;
   decode_step_ += 1;
   result.sampled = static_cast<std::int32_t>(lazy_count_);
   context_sum_ += lazy_count_;

@@ -372,6 +372,10 @@ ReplicaScheduler::StepResult ReplicaScheduler::complete_step(const StepPlan& pla
   std::int32_t finished = 0;
   std::int32_t sampled = 0;
   const bool v1 = serving_.scheduler == SchedulerVersion::kV1;
+  // Most requests of a step last sampled at the same moment (the previous step's end): their equal gaps
+  // are counted as one run, so the histogram is touched about once per step, not once per token.
+  SimTimeNs run_gap = -1;
+  std::int64_t run_count = 0;
   for (const ScheduledWork& work : plan.work) {
     RequestState& r = requests_[static_cast<std::size_t>(work.request)];
     r.computed += work.tokens;
@@ -380,6 +384,16 @@ ReplicaScheduler::StepResult ReplicaScheduler::complete_step(const StepPlan& pla
     r.generated += 1;
     sampled += 1;
     if (r.first_token_ns < 0) r.first_token_ns = now;
+    if (r.last_token_ns >= 0 && token_gaps_ != nullptr) {
+      const SimTimeNs gap = now - r.last_token_ns;
+      if (gap != run_gap) {
+        token_gaps_->add(run_gap, run_count);
+        run_gap = gap;
+        run_count = 0;
+      }
+      run_count += 1;
+    }
+    r.last_token_ns = now;
     // Stop conditions: V0 stop_checker.py:43-85 (len > max_model_len), V1 sched/utils.py:43-77 (>=).
     const bool length_capped = v1 ? r.length() >= serving_.max_model_len : r.length() > serving_.max_model_len;
     if (r.generated >= r.target_output_tokens || length_capped) {
@@ -390,6 +404,7 @@ ReplicaScheduler::StepResult ReplicaScheduler::complete_step(const StepPlan& pla
       ++finished;
     }
   }
+  if (token_gaps_ != nullptr) token_gaps_->add(run_gap, run_count);
   if (finished > 0) {
     // free_finished_seq_groups (scheduler.py:1392-1411): drop finished requests, keep the order.
     std::erase_if(running_, [this](std::int32_t id) {

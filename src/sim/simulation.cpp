@@ -32,8 +32,10 @@ template <typename Scheduler>
 void check_end_of_run(const SimulationOutcome& outcome, const std::vector<Scheduler>& schedulers) {
   std::int64_t sampled = 0;
   std::int64_t minimum_computed = 0;
+  std::int64_t gaps = 0;
   for (const RequestState& r : outcome.requests) {
     sampled += r.generated;
+    gaps += std::max(r.generated - 1, 0);
     if (outcome.interrupted) continue;
     check_invariant(r.status == RequestStatus::kFinished || r.status == RequestStatus::kRejected ||
                         r.status == RequestStatus::kAborted,
@@ -47,6 +49,7 @@ void check_end_of_run(const SimulationOutcome& outcome, const std::vector<Schedu
     }
   }
   check_invariant(sampled == outcome.sampled_tokens, "tokens conserved: tokens sampled in steps == tokens received");
+  check_invariant(gaps == outcome.token_gaps.count(), "every token after a request's first counted once as an ITL gap");
   check_invariant(outcome.computed_tokens >= minimum_computed,
                   "tokens conserved: every finished request's prompt and outputs were computed");
   for (const Scheduler& s : schedulers) {
@@ -79,6 +82,7 @@ std::vector<Scheduler> make_schedulers(const SimulationSetup& setup, std::size_t
   for (std::size_t i = 0; i < count; ++i) {
     schedulers.emplace_back(setup.serving, setup.num_gpu_blocks, setup.num_cpu_blocks,
                             std::span<RequestState>(outcome.requests));
+    schedulers.back().set_token_gaps(&outcome.token_gaps);
   }
   return schedulers;
 }

@@ -59,12 +59,12 @@ std::vector<ScalarEntry> paper_analytic_entries(const Scenario& scenario, const 
       moesim::make_latency_model(scenario.model, scenario.cluster, scenario.serving, scenario.latency,
                                  std::max(table_tokens, max_step_tokens(scenario.serving)));
   const AnalyticServingResult r = analytic_serving_model(in, *analytic_latency.model);
-  if (!r.fits) return {{"fits", 0.0, "", "0: the weights leave no memory for the KV cache"}};
+  if (!r.fits) return {{"fits", 0.0, ScalarEntry::kBooleanUnits, "0: the weights leave no memory for the KV cache"}};
   const double replicas = scenario.serving.data_parallel_size;
   return {
-      {"fits", 1.0, "", "1: the formula has room for a batch"},
+      {"fits", 1.0, ScalarEntry::kBooleanUnits, "1: the formula has room for a batch"},
       {"max_batch", r.max_batch, "requests", "b = (G*M0 - N_m) / ((2p+n) * KV bytes per token), one replica"},
-      {"max_batch_capped", b_uncapped > b_cap ? 1.0 : 0.0, "", "1 when b was capped to keep L_P(b/n) within 2^18 tokens"},
+      {"max_batch_capped", b_uncapped > b_cap ? 1.0 : 0.0, ScalarEntry::kBooleanUnits, "1 when b was capped to keep L_P(b/n) within 2^18 tokens"},
       {"prefill_latency_s", r.prefill_latency_s, "s", "L_P(b/n, G): prefill of the b/n replacement requests"},
       {"decode_latency_s", r.decode_latency_s, "s", "L_D(b, G): one decode step of b requests"},
       {"step_latency_s", r.step_latency_s, "s", "L(b, G) = L_P + L_D"},

@@ -9,10 +9,15 @@
 #include <H5Tpublic.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <thread>
@@ -163,6 +168,40 @@ INSTANTIATE_TEST_SUITE_P(Moments, CliSignalAtEveryMoment,
                            return std::string(moment_info.param.signal == SIGINT ? "SIGINT" : "SIGTERM") + "_after_" +
                                   std::to_string(moment_info.param.delay_ms) + "ms";
                          });
+
+// A signal that arrives before moesim's main() runs: the child blocks SIGINT, sends it to itself (so it is
+// pending before exec, a moment no sleep-based test can hit reliably) and execs moesim. The handler, installed
+// during static initialisation, unblocks it and handles it: one line naming the signal, exit 130, no output
+// file, instead of a silent death or a signal that is never acted on.
+TEST(CliSignal, ASignalPendingBeforeMainIsHandledWithAMessageAndExit130) {
+  TempDir dir;
+  const std::string binary = moesim_executable();
+  const std::string out_path = (dir.path() / "out.h5").string();
+  const std::string err_path = (dir.path() / "stderr.txt").string();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    ::sigprocmask(SIG_BLOCK, &block, nullptr);
+    ::raise(SIGINT);  // pending: blocked
+    const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || ::dup2(fd, STDERR_FILENO) < 0) ::_exit(99);
+    const char* argv[] = {binary.c_str(), "run", "-o", out_path.c_str(), nullptr};
+    ::execv(argv[0], const_cast<char* const*>(argv));
+    ::_exit(98);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  std::ifstream err_file(err_path);
+  const std::string err((std::istreambuf_iterator<char>(err_file)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(err, HasSubstr("moesim: interrupted by SIGINT"));
+  const std::set<std::string> listing = dir.listing();
+  EXPECT_EQ(listing, std::set<std::string>{"stderr.txt"}) << "an output or temporary file was left";
+}
 
 // Commands without partial results (fit here, a multi-second grid search) end at once: 128 + signal, one
 // line, no output file and no temporary file.

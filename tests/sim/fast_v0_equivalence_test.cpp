@@ -105,6 +105,14 @@ TEST_P(FastV0Equivalence, MatchesTheReferenceSchedulerExactly) {
     EXPECT_EQ(a.first_token_ns, b.first_token_ns) << "request " << i;
     EXPECT_EQ(a.completion_ns, b.completion_ns) << "request " << i;
     EXPECT_EQ(a.replica, b.replica) << "request " << i;
+    EXPECT_EQ(a.last_token_ns, b.last_token_ns) << "request " << i;
+  }
+  // Inter-token gaps: the fast scheduler counts most of them per decode step, the reference per request.
+  EXPECT_EQ(fast.token_gaps.count(), reference.token_gaps.count());
+  EXPECT_EQ(fast.token_gaps.mean_s(), reference.token_gaps.mean_s());
+  EXPECT_EQ(fast.token_gaps.max_s(), reference.token_gaps.max_s());
+  for (const double q : {0.0, 0.1, 0.5, 0.9, 0.99, 0.999}) {
+    EXPECT_EQ(fast.token_gaps.quantile_s(q), reference.token_gaps.quantile_s(q)) << "quantile " << q;
   }
   if (c.blocks < 2000) {
     EXPECT_GT(reference.preemptions, 0) << "this case is meant to exercise preemption";

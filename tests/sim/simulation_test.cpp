@@ -72,6 +72,18 @@ TEST_P(SimulationVersions, EveryRequestFinishesAndInvariantsHoldUnderMemoryPress
   EXPECT_GT(summary.computed_tokens, summary.input_tokens + summary.output_tokens - summary.finished);
   EXPECT_LE(summary.batch_size_p99, 64.0);
   EXPECT_LE(summary.kv_utilization_peak, 1.0);
+  // Every token after a request's first is one inter-token gap, and a request's gaps add up to its decode
+  // time: the pooled ITL mean is sum(completion - first token) / sum(outputs - 1), preemptions included.
+  std::int64_t decode_ns = 0;
+  std::int64_t gaps = 0;
+  for (const RequestState& r : outcome.requests) {
+    decode_ns += r.completion_ns - r.first_token_ns;
+    gaps += r.generated - 1;
+  }
+  EXPECT_EQ(summary.itl_s.count, gaps);
+  EXPECT_NEAR(summary.itl_s.mean, ns_to_seconds(decode_ns) / static_cast<double>(gaps), 1e-12);
+  EXPECT_LE(summary.itl_s.p50, summary.itl_s.p99);
+  EXPECT_LE(summary.itl_s.p99, summary.itl_s.max);
   // Time series ends at the makespan; its samples are 1 s apart.
   ASSERT_FALSE(recorder.time_series().time_s.empty());
   EXPECT_LE(recorder.time_series().time_s.back(), ns_to_seconds(outcome.end_ns));
@@ -125,6 +137,29 @@ TEST(Simulation, ArrivalAtTheInstantAStepEndsJoinsTheNextStep) {
   const SimulationOutcome outcome = sim.run(nullptr);
   EXPECT_EQ(outcome.requests[1].first_scheduled_ns, end_of_first);
   EXPECT_EQ(outcome.requests[0].completion_ns, end_of_first + end_of_first + kNsPerMs + 20 * kNsPerUs);
+}
+
+// Inter-token latency by hand (V0, affine latency): request 0 (10 prompt tokens, 3 outputs) at t = 0, request 1
+// (10, 2) at 1.1 ms. Steps: prefill r0 [0, 1.1] ms -> r0 token 1; prefill r1 [1.1, 2.2] (V0 runs new prompts
+// first: r0's decode stalls) -> r1 token 1; decode r0 + r1 [2.2, 3.24] (1 ms + 2 x 20 us) -> r0 token 2 after a
+// 2.14 ms gap, r1 token 2 after 1.04 ms (r1 done); decode r0 [3.24, 4.26] -> r0 token 3 after 1.02 ms.
+TEST(Simulation, InterTokenGapsIncludeTheStallOfAV0PrefillStep) {
+  const AffineLatency latency;
+  const SimTimeNs prefill = kNsPerMs + 10 * 10 * kNsPerUs;
+  const Workload workload{{0, 10, 3}, {prefill, 10, 2}};
+  for (const bool fast : {true, false}) {
+    SimulationSetup setup = make_setup(workload, latency, SchedulerVersion::kV0, 100);
+    setup.use_fast_v0 = fast;
+    const SimulationOutcome outcome = Simulation(setup).run(nullptr);
+    const TokenGapHistogram& gaps = outcome.token_gaps;
+    EXPECT_EQ(gaps.count(), 3) << (fast ? "fast" : "reference");
+    EXPECT_DOUBLE_EQ(gaps.max_s(), 2.14e-3);
+    EXPECT_NEAR(gaps.mean_s(), (2.14e-3 + 1.04e-3 + 1.02e-3) / 3.0, 1e-15);
+    EXPECT_NEAR(gaps.quantile_s(0.0), 1.02e-3, 1.02e-3 * 5e-4);
+    EXPECT_NEAR(gaps.quantile_s(0.5), 1.04e-3, 1.04e-3 * 5e-4);
+    EXPECT_NEAR(gaps.quantile_s(0.75), 0.5 * (1.04e-3 + 2.14e-3), 2.14e-3 * 5e-4);  // between ranks 1 and 2
+    EXPECT_EQ(outcome.requests[0].last_token_ns, outcome.requests[0].completion_ns);
+  }
 }
 
 TEST(Simulation, RoundRobinSpreadsRequestsOverReplicas) {

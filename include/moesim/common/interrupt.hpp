@@ -14,7 +14,10 @@
 
 namespace moesim::interrupt {
 
-// Installs the handlers; `command` (e.g. "run") names the messages. Call once, from main().
+// Installs the handlers and unblocks SIGINT / SIGTERM (a signal pending from before is then handled at
+// once). `command` (e.g. "run") names the messages; null keeps the current name ("moesim"). The CLI calls
+// it twice: during static initialisation, before main() runs, so that no moment of the process is without
+// the handler (only the dynamic loader's work precedes it), and again from main() with the command's name.
 void install_signal_handlers(const char* command);
 
 // The flag a cooperative command polls (study::ScenarioRunOptions::stop, study::RankOptions::stop).

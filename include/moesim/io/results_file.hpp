@@ -41,7 +41,15 @@ struct ScalarEntry {
   // Which requests (or steps) the value is computed over, e.g. "finished requests"; summary entries
   // always say so (written into the HDF5 description, the JSON "summary_covers" and docs/metrics.md).
   std::string covers;
+
+  // Yes/no values (units "bool"): 1/0 in HDF5 and CSV, true/false in JSON, yes/no in text (docs/metrics.md,
+  // "Units").
+  [[nodiscard]] bool is_boolean() const { return units == kBooleanUnits; }
+  static constexpr const char* kBooleanUnits = "bool";
 };
+
+// A value as the text outputs print it: yes/no for booleans, else `decimals` decimals and the units.
+[[nodiscard]] std::string format_entry_value(const ScalarEntry& entry, int decimals);
 
 struct ResultsContent {
   std::string scenario_name;

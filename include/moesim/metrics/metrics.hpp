@@ -188,6 +188,9 @@ struct RunSummary {
   double decode_batch_size_mean = 0, decode_batch_size_p50 = 0, decode_batch_size_p99 = 0;
   double kv_utilization_mean = 0, kv_utilization_peak = 0;
   Distribution ttft_s, tpot_s, e2e_s, queueing_s;
+  // Inter-token latency: every gap between consecutive output tokens of a request, pooled over all requests
+  // (vLLM benchmark_serving's ITL); percentiles from TokenGapHistogram (within 0.05 %), mean and max exact.
+  Distribution itl_s;
   double gpus = 0;
   double cost_per_gpu_hour_usd = 0;
   double cost_usd = 0;

@@ -24,6 +24,7 @@
 #include "moesim/scheduler/replica_scheduler.hpp"
 #include "moesim/scheduler/request_state.hpp"
 #include "moesim/scheduler/serving_config.hpp"
+#include "moesim/scheduler/token_gaps.hpp"
 
 namespace moesim {
 
@@ -50,6 +51,8 @@ class FastV0Scheduler {
   // or before inspecting states in tests).
   void materialize_all();
   void check_block_conservation() const;
+  // As ReplicaScheduler::set_token_gaps.
+  void set_token_gaps(TokenGapHistogram* gaps) { token_gaps_ = gaps; }
 
  private:
   static constexpr std::int32_t kNone = -1;
@@ -97,6 +100,13 @@ class FastV0Scheduler {
   std::vector<std::int32_t> scratch_victims_;
   std::int64_t total_preemptions_ = 0;
   SimTimeNs now_ = 0;
+  // Inter-token gaps without touching every request: all lazy requests sample together at each decode
+  // step, so those that were lazy through the previous decode step last sampled at its end
+  // (last_decode_end_ns_); only the requests made lazy since then (after a prefill or a swap-in) carry
+  // their own RequestState::last_token_ns, and they are listed in joined_since_decode_.
+  TokenGapHistogram* token_gaps_ = nullptr;
+  SimTimeNs last_decode_end_ns_ = -1;
+  std::vector<std::int32_t> joined_since_decode_;
 };
 
 }  // namespace moesim

@@ -16,6 +16,7 @@
 #include "moesim/perf/latency_model.hpp"
 #include "moesim/scheduler/request_state.hpp"
 #include "moesim/scheduler/serving_config.hpp"
+#include "moesim/scheduler/token_gaps.hpp"
 
 namespace moesim {
 
@@ -78,6 +79,9 @@ class ReplicaScheduler {
   // Sum of blocks held by running and swapped requests; must equal used GPU/CPU blocks (invariant).
   void check_block_conservation() const;
 
+  // Inter-token gaps of the requests this scheduler serves are counted into `gaps` (null: not counted).
+  void set_token_gaps(TokenGapHistogram* gaps) { token_gaps_ = gaps; }
+
  private:
   bool schedule_v0_default(StepPlan& plan);
   bool schedule_v0_chunked(StepPlan& plan);
@@ -106,6 +110,7 @@ class ReplicaScheduler {
   std::vector<std::int32_t> scratch_prefills_;
   std::int64_t total_preemptions_ = 0;
   SimTimeNs now_ = 0;  // start of the step being scheduled
+  TokenGapHistogram* token_gaps_ = nullptr;
 };
 
 }  // namespace moesim

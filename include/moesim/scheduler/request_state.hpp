@@ -35,6 +35,9 @@ struct RequestState {
   SimTimeNs first_scheduled_ns = -1;
   SimTimeNs first_token_ns = -1;
   SimTimeNs completion_ns = -1;
+  // When the request's latest output token was sampled (-1: none yet); the inter-token gaps (ITL) are
+  // measured from it. Kept across preemption: the gap to the next token includes the recompute.
+  SimTimeNs last_token_ns = -1;
 
   // Tokens the sequence holds: prompt plus sampled outputs (vLLM Sequence.get_len()).
   [[nodiscard]] std::int32_t length() const { return prompt_tokens + generated; }

@@ -12,6 +12,7 @@
 #include "moesim/scheduler/replica_scheduler.hpp"
 #include "moesim/scheduler/request_state.hpp"
 #include "moesim/scheduler/serving_config.hpp"
+#include "moesim/scheduler/token_gaps.hpp"
 #include "moesim/workload/request.hpp"
 
 namespace moesim {
@@ -83,6 +84,7 @@ struct SimulationOutcome {
   std::int64_t sampled_tokens = 0;
   std::int64_t computed_tokens = 0;    // prefill + decode tokens over all steps (recomputation included)
   bool interrupted = false;            // stopped early by the stop flag: results cover finished work only
+  TokenGapHistogram token_gaps;        // inter-token gaps (ITL) of every request, all replicas
 };
 
 class Simulation {
