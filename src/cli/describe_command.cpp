@@ -21,6 +21,7 @@
 #include "moesim/config/scenario.hpp"
 #include "moesim/model/architecture.hpp"
 #include "moesim/perf/latency_factory.hpp"
+#include "moesim/perf/topology.hpp"
 
 namespace moesim::cli {
 using study::paper_analytic_entries;
@@ -58,11 +59,96 @@ struct Description {
   int replicas = 0;
   WorkloadBuildReport workload;
   std::vector<ScalarEntry> analytic;  // the paper's analytic serving model (arXiv 2404.02852 Sec. 4)
+  struct ParallelGroup;
+  std::vector<ParallelGroup> groups;  // replica 0's TP groups (one per pipeline stage)
+  std::string groups_problem;         // why the per-step collective times could not be computed, if so
 };
+
+// A TP group of replica 0: where its GPUs are, the link its all-reduce runs over, and what the all-reduce
+// costs in two reference steps (a decode step and a prefill), timed by the scenario's latency model.
+struct Description::ParallelGroup {
+  int stage = 0;
+  std::vector<int> gpus;
+  int first_node = 0;
+  int last_node = 0;
+  GroupLink link;                 // the group's bottleneck link (Topology::group_link)
+  GroupLink node_link;            // a pair of GPUs inside one node, for comparison
+  bool send_to_next_crosses_nodes = false;  // PP: the hand-over to the next stage leaves the node
+  // Reference steps: decode of `decode_seqs` sequences at the workload's mean context; one prefill of
+  // `prefill_tokens` tokens. Seconds; all-reduce and PP send/recv parts of the whole step.
+  std::int32_t decode_seqs = 0;
+  std::int64_t prefill_tokens = 0;
+  double decode_step_s = 0, decode_all_reduce_s = 0, decode_send_s = 0;
+  double prefill_step_s = 0, prefill_all_reduce_s = 0, prefill_send_s = 0;
+  [[nodiscard]] bool crosses_nodes() const { return first_node != last_node; }
+};
+
+// Replica 0's TP groups and their collective cost per step (describe's "parallel groups" section).
+void describe_parallel_groups(Description& d) {
+  const Scenario& s = d.scenario;
+  const ServingConfig& v = s.serving;
+  const int per_node = s.cluster.gpus_per_node;
+  const ReplicaPlacement placement = place_replica(0, v.tensor_parallel_size, v.pipeline_parallel_size,
+                                                   v.expert_parallel_size, s.cluster.total_gpus());
+  const Topology topology = Topology::build(s.cluster);
+  const GroupLink node_link = per_node > 1 ? topology.pair_link(0, 1) : GroupLink{};
+  for (std::size_t stage = 0; stage < placement.tp_groups.size(); ++stage) {
+    Description::ParallelGroup g;
+    g.stage = static_cast<int>(stage);
+    g.gpus = placement.tp_groups[stage];
+    g.first_node = g.gpus.front() / per_node;
+    g.last_node = g.gpus.back() / per_node;
+    g.link = topology.group_link(g.gpus);
+    g.node_link = node_link;
+    if (stage + 1 < placement.tp_groups.size()) {
+      g.send_to_next_crosses_nodes = g.gpus.back() / per_node != placement.tp_groups[stage + 1].front() / per_node;
+    }
+    d.groups.push_back(std::move(g));
+  }
+  if (!d.plan.fits) {
+    d.groups_problem = "the model does not fit, so no step is timed";
+    return;
+  }
+  const std::int64_t max_step_tokens = std::max<std::int64_t>(v.max_num_batched_tokens, v.max_num_seqs);
+  const BuiltLatencyModel built = make_latency_model(s.model, s.cluster, v, s.latency, max_step_tokens);
+  // Reference shapes: 64 decodes (or max_num_seqs if smaller) at the workload's mean context (prompt plus
+  // half the output), and one 2,048-token prompt (or the step budget if smaller).
+  const auto decode_seqs = static_cast<std::int32_t>(std::min(64, v.max_num_seqs));
+  const auto context = static_cast<std::int64_t>(d.workload.mean_prompt_tokens + 0.5 * d.workload.mean_output_tokens) + 1;
+  StepShape decode;
+  decode.num_decode_seqs = decode_seqs;
+  decode.decode_context_tokens = decode_seqs * context;
+  StepShape prefill;
+  const std::int64_t tokens = std::min<std::int64_t>(2048, v.max_num_batched_tokens);
+  prefill.num_prefill_seqs = 1;
+  prefill.prefill_tokens = tokens;
+  prefill.prefill_kv_tokens = tokens;
+  prefill.prefill_attention_pairs = static_cast<double>(tokens) * static_cast<double>(tokens + 1) / 2.0;
+  OperatorBreakdown parts{};
+  built.model->step_breakdown(decode, parts);
+  const double decode_step_s = ns_to_seconds(built.model->step_time_ns(decode));
+  const double decode_all_reduce_s = parts[static_cast<std::size_t>(Operator::kTpAllReduce)];
+  const double decode_send_s = parts[static_cast<std::size_t>(Operator::kPpSendRecv)];
+  built.model->step_breakdown(prefill, parts);
+  const double prefill_step_s = ns_to_seconds(built.model->step_time_ns(prefill));
+  const double prefill_all_reduce_s = parts[static_cast<std::size_t>(Operator::kTpAllReduce)];
+  const double prefill_send_s = parts[static_cast<std::size_t>(Operator::kPpSendRecv)];
+  // The latency model sums the stages' parts; the breakdown is per step, so each group line shows the step's.
+  for (Description::ParallelGroup& g : d.groups) {
+    g.decode_seqs = decode_seqs;
+    g.prefill_tokens = tokens;
+    g.decode_step_s = decode_step_s;
+    g.decode_all_reduce_s = decode_all_reduce_s;
+    g.decode_send_s = decode_send_s;
+    g.prefill_step_s = prefill_step_s;
+    g.prefill_all_reduce_s = prefill_all_reduce_s;
+    g.prefill_send_s = prefill_send_s;
+  }
+}
 
 Description describe(const Scenario& scenario) {
   Description d{scenario, count_parameters(scenario.model), paper_shortcuts(scenario.model),
-                plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving), 0, 0, {}, {}};
+                plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving), 0, 0, {}, {}, {}, {}};
   d.kv_bytes_per_token_model = kv_bytes_per_token(scenario.model);
   d.replicas = scenario.serving.data_parallel_size;
   if (d.plan.fits) {
@@ -70,7 +156,62 @@ Description describe(const Scenario& scenario) {
     (void)build_workload(scenario.workload, &d.workload);
     d.analytic = paper_analytic_entries(scenario, d.plan, d.workload.mean_prompt_tokens, d.workload.mean_output_tokens);
   }
+  describe_parallel_groups(d);
   return d;
+}
+
+std::string link_text(const GroupLink& link) {
+  return to_string(link.bottleneck) + " " + fixed(link.bandwidth_bytes_per_s / 1e9, 1) + " GB/s, " +
+         fixed(link.latency_s * 1e6, 1) + " us";
+}
+
+// "node 0 GPU 0-7, node 1 GPU 0-7": consecutive GPUs of one node as a range.
+std::string gpu_range(const std::vector<int>& gpus, int per_node) {
+  std::string text;
+  for (std::size_t i = 0; i < gpus.size();) {
+    std::size_t j = i;
+    while (j + 1 < gpus.size() && gpus[j + 1] == gpus[j] + 1 && gpus[j + 1] / per_node == gpus[i] / per_node) ++j;
+    if (!text.empty()) text += ", ";
+    text += "node " + std::to_string(gpus[i] / per_node) + " GPU " + std::to_string(gpus[i] % per_node);
+    if (j > i) text += "-" + std::to_string(gpus[j] % per_node);
+    i = j + 1;
+  }
+  return text;
+}
+
+void print_parallel_groups(const Description& d, std::ostream& out) {
+  if (d.groups.empty()) return;
+  const Scenario& s = d.scenario;
+  const int per_node = s.cluster.gpus_per_node;
+  out << "\nparallel groups (replica 0)\n";
+  for (const Description::ParallelGroup& g : d.groups) {
+    out << "  TP group, stage " << g.stage << ": " << g.gpus.size() << " GPUs (" << gpu_range(g.gpus, per_node) << ")";
+    if (g.gpus.size() < 2) {
+      out << ", no all-reduce\n";
+    } else if (g.crosses_nodes()) {
+      out << " CROSSES NODES: its all-reduce runs over " << link_text(g.link);
+      if (per_node > 1) out << ", not " << link_text(g.node_link) << " inside a node";
+      out << "\n";
+    } else {
+      out << ", inside one node: all-reduce over " << link_text(g.link) << "\n";
+    }
+    if (g.send_to_next_crosses_nodes) out << "    hand-over to stage " << g.stage + 1 << " crosses nodes (PP send/recv)\n";
+  }
+  if (!d.groups_problem.empty()) {
+    out << "  (" << d.groups_problem << ")\n";
+    return;
+  }
+  const Description::ParallelGroup& g = d.groups.front();
+  const auto share = [](double part, double whole) { return whole > 0 ? fixed(100 * part / whole, 1) + " %" : "-"; };
+  out << "  per step: TP all-reduce " << fixed(1e3 * g.decode_all_reduce_s, 3) << " ms of a " << g.decode_seqs
+      << "-sequence decode step (" << share(g.decode_all_reduce_s, g.decode_step_s) << " of "
+      << fixed(1e3 * g.decode_step_s, 3) << " ms), " << fixed(1e3 * g.prefill_all_reduce_s, 3) << " ms of a "
+      << g.prefill_tokens << "-token prefill (" << share(g.prefill_all_reduce_s, g.prefill_step_s) << " of "
+      << fixed(1e3 * g.prefill_step_s, 3) << " ms)\n";
+  if (s.serving.pipeline_parallel_size > 1) {
+    out << "  per step: PP send/recv " << fixed(1e3 * g.decode_send_s, 3) << " ms (decode), "
+        << fixed(1e3 * g.prefill_send_s, 3) << " ms (prefill)\n";
+  }
 }
 
 // Which GPUs hold which routed experts, their weights, and what a step pays for them.
@@ -243,6 +384,7 @@ void print_text(const Description& d, std::ostream& out) {
   out << "  CPU (swap) blocks   " << p.num_cpu_blocks << "\n";
   if (!p.fits) out << "  DOES NOT FIT: " << p.problem << "\n";
 
+  print_parallel_groups(d, out);
   print_expert_layout(d, out);
 
   out << "\nserving (resolved)\n";
@@ -353,6 +495,29 @@ nlohmann::json to_json(const Description& d) {
                                   {"num_experts", g.num_experts},
                                   {"routed_weight_bytes", g.routed_weight_bytes},
                                   {"expected_token_share", g.expected_token_share}});
+  }
+  j["parallel_groups"] = nlohmann::json::array();
+  for (const Description::ParallelGroup& g : d.groups) {
+    nlohmann::json group{{"stage", g.stage},
+                         {"gpus", g.gpus},
+                         {"first_node", g.first_node},
+                         {"last_node", g.last_node},
+                         {"crosses_nodes", g.crosses_nodes()},
+                         {"link", to_string(g.link.bottleneck)},
+                         {"link_bandwidth_bytes_per_s", g.link.bandwidth_bytes_per_s},
+                         {"link_latency_s", g.link.latency_s},
+                         {"send_to_next_stage_crosses_nodes", g.send_to_next_crosses_nodes}};
+    if (d.groups_problem.empty()) {
+      group["reference_decode_step"] = {{"decode_seqs", g.decode_seqs},
+                                        {"step_s", g.decode_step_s},
+                                        {"tp_all_reduce_s", g.decode_all_reduce_s},
+                                        {"pp_send_recv_s", g.decode_send_s}};
+      group["reference_prefill_step"] = {{"prefill_tokens", g.prefill_tokens},
+                                         {"step_s", g.prefill_step_s},
+                                         {"tp_all_reduce_s", g.prefill_all_reduce_s},
+                                         {"pp_send_recv_s", g.prefill_send_s}};
+    }
+    j["parallel_groups"].push_back(std::move(group));
   }
   return j;
 }
