@@ -577,8 +577,9 @@ void print_rank_text(std::ostream& out, const StudySpec& spec, const RankResult&
     for (const DesignRow& row : r.designs) {
       if (!std::isfinite(r.architectures[static_cast<std::size_t>(row.priced)].slo_cost())) ++unmet;
     }
-    out << "\nSLOs: p99 TTFT <= " << fmt(spec.slo.ttft_p99_s, 3) << " s, p99 TPOT <= " << fmt(spec.slo.tpot_p99_s, 4)
-        << " s (0: none), " << spec.slo.seeds << " seeds; ";
+    // Request latencies in ms in text (docs/metrics.md, "Units").
+    out << "\nSLOs: p99 TTFT <= " << fmt(1e3 * spec.slo.ttft_p99_s, 2) << " ms, p99 TPOT <= "
+        << fmt(1e3 * spec.slo.tpot_p99_s, 2) << " ms (0: none), " << spec.slo.seeds << " seeds; ";
     if (unmet == 0) {
       out << "every design meets them at some rate\n";
     } else {
