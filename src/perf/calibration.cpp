@@ -1,5 +1,6 @@
 #include "moesim/perf/calibration.hpp"
 
+#include <boost/math/tools/minima.hpp>
 #include <ceres/ceres.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "csv_table.hpp"
 #include "moesim/common/errors.hpp"
 #include "moesim/model/presets.hpp"
+#include "moesim/perf/linear_fit.hpp"
 #include "moesim/perf/operator_costs.hpp"
 #include "moesim/perf/profile_tables.hpp"
 #include "moesim/perf/roofline_model.hpp"
@@ -400,6 +402,18 @@ std::vector<double> step_params(const GpuProfile& p) {
           p.attention.decode_memory_efficiency};
 }
 
+// One line for the report and the profile's provenance: the engine-overhead coefficients with their
+// standard errors and the fit's relative residuals.
+std::string engine_fit_summary(const LinearFitResult& f, double decode_efficiency) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(3) << "engine overhead (weighted QR on " << f.rows
+    << " DistServe vLLM whole steps, decode attention efficiency " << decode_efficiency << " by Brent): fixed "
+    << f.coefficients[0] * 1e3 << " +- " << f.standard_errors[0] * 1e3 << " ms, per sequence "
+    << f.coefficients[1] * 1e6 << " +- " << f.standard_errors[1] * 1e6 << " us; relative RMS residual "
+    << std::setprecision(1) << 100 * std::sqrt(f.weighted_rss / std::max(1, f.rows)) << "%";
+  return s.str();
+}
+
 std::string percent(double x) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(1) << x * 100 << "%";
@@ -505,26 +519,38 @@ CalibrationResult calibrate_gpu_profile(const GpuSpec& gpu, const GpuProfile& st
     const double flops = 2.0 * 2.0 * 8 * 24 * 2048.0 * 2048.0 * 128;
     p.attention.prefill_compute_efficiency = flops / (seconds[1] + seconds[2]) / gpu.peak_dense_flops;
   }
-  // 5. Whole steps: engine overhead and attention efficiencies on DistServe's vLLM profile (OPT-13B and
-  //    OPT-66B); the splitwise-sim steps (another, slower 2023 engine) are reported, not fitted.
+  // 5. Whole steps: engine overhead and decode-attention efficiency on DistServe's vLLM profile (OPT-13B and
+  //    OPT-66B); the splitwise-sim steps (another, slower 2023 engine) are reported, not fitted. Separable
+  //    least squares: for a decode-attention efficiency e (nonlinear: the attention body scales as 1/e) the
+  //    engine overhead fixed + per_seq x sequences is linear in what remains of each measured step after the
+  //    modelled kernels, so it is solved exactly by weighted QR (weights 1/measured^2: relative errors, as
+  //    the other fits), and e by Brent's method on the weighted residual sum (Boost.Math). The prefill
+  //    efficiency stays at the LLMCompass value: DistServe's quadratic prefill fit is too coarse to separate
+  //    attention from overhead.
   {
     const auto rows = distserve_rows(o, gpu, p);
     const GpuProfile reference = p;
-    LogResiduals f;
-    for (const auto& r : rows) f.measured.push_back(r.measured_s);
-    f.predict = [&rows, &reference](const double* q, std::vector<double>& out) {
-      for (std::size_t i = 0; i < rows.size(); ++i) out[i] = predict_step(rows[i], reference, q);
+    const auto overhead_fit = [&rows, &reference](double decode_efficiency) {
+      std::vector<double> x, y, w;
+      for (const StepRow& r : rows) {
+        const double kernels = r.base_s + r.prefill_attn_s +
+                               r.decode_attn_s * reference.attention.decode_memory_efficiency / decode_efficiency;
+        x.push_back(1.0);
+        x.push_back(r.seqs);
+        y.push_back(r.measured_s - kernels);
+        w.push_back(1.0 / (r.measured_s * r.measured_s));
+      }
+      return weighted_least_squares({"engine_fixed_s", "engine_per_seq_s"}, x, y, w);
     };
-    std::vector<double> params = step_params(p);
-    // The prefill efficiency stays at the LLMCompass value (bounds pinned): DistServe's quadratic prefill
-    // fit is too coarse to separate attention from overhead.
-    const double prefill_eff = p.attention.prefill_compute_efficiency;
-    fit(f, params, {0.0, 0.0, prefill_eff, 0.05}, {100.0, 2000.0, prefill_eff * (1 + 1e-12), 1.0});
+    const auto [best_efficiency, best_rss] = boost::math::tools::brent_find_minima(
+        [&overhead_fit](double e) { return overhead_fit(e).weighted_rss; }, 0.05, 1.0, 40);
+    (void)best_rss;
+    LinearFitResult overhead = overhead_fit(best_efficiency);
     p.engine.engine = "vllm (DistServe's fitted vLLM A100-80GB profile, LLMServe/DistServe@82831f1)";
-    p.engine.fixed_s = params[0] * 1e-3;
-    p.engine.per_seq_s = params[1] * 1e-6;
-    p.attention.prefill_compute_efficiency = params[2];
-    p.attention.decode_memory_efficiency = params[3];
+    p.engine.fixed_s = std::max(0.0, overhead.coefficients[0]);
+    p.engine.per_seq_s = std::max(0.0, overhead.coefficients[1]);
+    p.attention.decode_memory_efficiency = best_efficiency;
+    result.engine_fit = overhead;
   }
 
   result.errors = latency_error_report(gpu, p, o);
@@ -546,6 +572,7 @@ CalibrationResult calibrate_gpu_profile(const GpuSpec& gpu, const GpuProfile& st
   p.provenance.data_files.push_back(
       "data/profiling/splitwise-sim/perf_model_a100.csv [reported, not fitted] (Mutinifni/splitwise-sim@8f99e7dc9b407f4ce2488d03dd44c0b8b946dab0)");
   p.provenance.fit_errors.clear();
+  p.provenance.fit_errors.push_back(engine_fit_summary(result.engine_fit, p.attention.decode_memory_efficiency));
   for (const auto& e : result.errors) {
     p.provenance.fit_errors.push_back(e.data_set + (e.in_fit ? "" : " [held out]") + ": median " +
                                       percent(e.median_relative_error) + ", max " + percent(e.max_relative_error) +

@@ -15,6 +15,7 @@
 #include "moesim/hardware/gpu.hpp"
 #include "moesim/model/architecture.hpp"
 #include "moesim/perf/gpu_profile.hpp"
+#include "moesim/perf/linear_fit.hpp"
 
 namespace moesim {
 
@@ -41,6 +42,8 @@ struct CalibrationOptions {
 struct CalibrationResult {
   GpuProfile profile;
   std::vector<ErrorStats> errors;
+  // The whole-step engine-overhead fit (fixed s, per-sequence s) with standard errors and residuals.
+  LinearFitResult engine_fit;
 };
 
 // Fits, in order: GEMM efficiencies (Vidur mlp.csv, fit models), elementwise kernels (same files),
