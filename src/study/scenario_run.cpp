@@ -19,8 +19,12 @@ double mean_of(const Workload& workload, bool prompt) {
 
 }  // namespace
 
-ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& workload,
-                                    const ScenarioRunOptions& options) {
+namespace {
+
+// `owned`: the caller's workload, given up to the call; freed as soon as the simulation has built its
+// request states from it (SimulationSetup::release_workload), 24 bytes per request less at the peak.
+ScenarioRunResult simulate(const Scenario& scenario, const Workload& workload, const ScenarioRunOptions& options,
+                           Workload* owned) {
   ScenarioRunResult result;
   result.plan = plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving);
   result.mean_prompt_tokens = mean_of(workload, true);
@@ -36,6 +40,7 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   setup.num_cpu_blocks = result.plan.num_cpu_blocks;
   setup.latency = latency.get();
   setup.workload = &workload;
+  setup.release_workload = owned;
   setup.use_fast_v0 = options.use_fast_v0;
   setup.expert_parallel = built.expert_parallel.get();
   setup.routing_seed = scenario.workload.seed;
@@ -81,6 +86,18 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
     result.tables->analytic = std::move(analytic);
   }
   return result;
+}
+
+}  // namespace
+
+ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& workload,
+                                    const ScenarioRunOptions& options) {
+  return simulate(scenario, workload, options, nullptr);
+}
+
+ScenarioRunResult simulate_scenario(const Scenario& scenario, Workload&& workload, const ScenarioRunOptions& options) {
+  Workload owned = std::move(workload);
+  return simulate(scenario, owned, options, &owned);
 }
 
 }  // namespace moesim::study

@@ -48,5 +48,9 @@ struct ScenarioRunOptions {
 // scenario's own workload section is not read). Deterministic: same inputs, same result, on any thread.
 [[nodiscard]] ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& workload,
                                                   const ScenarioRunOptions& options = {});
+// The same, taking the workload and freeing it as soon as the simulation has built its request states
+// from it: for a caller that runs it once (`moesim run`), 24 bytes per request less at the peak.
+[[nodiscard]] ScenarioRunResult simulate_scenario(const Scenario& scenario, Workload&& workload,
+                                                  const ScenarioRunOptions& options = {});
 
 }  // namespace moesim::study
