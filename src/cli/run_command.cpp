@@ -188,6 +188,13 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   run_options.keep_tables = true;
   run_options.stop = &interrupt::stop_flag();
   run_options.use_fast_v0 = vm.count("reference-scheduler") == 0U;
+  // The results file is opened now and the per-step rows are streamed into it during the run, block by
+  // block, so memory does not grow with the number of steps (issue 13); the rest is written at the end.
+  std::optional<ResultsFileWriter> writer;
+  if (output_path) {
+    writer.emplace(*output_path, policy);
+    run_options.iteration_sink = [&writer](const IterationColumns& rows) { writer->append_iterations(rows); };
+  }
   const study::ScenarioRunResult run = study::simulate_scenario(scenario, std::move(workload), run_options);
   cooperative.reset();
   const MemoryPlan& plan = run.plan;
@@ -290,7 +297,7 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     content.analytic = analytic;
     content.request_component = request_component;
     content.components = components;
-    write_results_hdf5(*output_path, content, policy);
+    writer->finish(content);
     if (format == "text") out << "wrote " << *output_path << (outcome.interrupted ? " (marked incomplete)" : "") << "\n";
   }
   if (outcome.interrupted) {

@@ -185,6 +185,94 @@ void Group::write_table(std::size_t rows, const std::vector<StreamedColumn>& col
   }
 }
 
+struct AppendableTable::Impl {
+  std::vector<hid_t> datasets;
+  std::vector<hid_t> memory_types;
+  std::vector<std::string> names;
+};
+
+AppendableTable::AppendableTable(Group& group, const std::vector<ColumnSpec>& columns, std::size_t chunk_rows)
+    : impl_(std::make_unique<Impl>()) {
+  if (chunk_rows == 0) throw std::invalid_argument("AppendableTable: chunk_rows must be > 0");
+  const hid_t parent = group.impl_->group.getId();
+  for (const ColumnSpec& c : columns) {
+    hid_t file_type = H5T_STD_I32LE;
+    hid_t memory_type = H5T_NATIVE_INT32;
+    if (c.type == ColumnType::kFloat64) {
+      file_type = H5T_IEEE_F64LE;
+      memory_type = H5T_NATIVE_DOUBLE;
+    } else if (c.type == ColumnType::kInt64) {
+      file_type = H5T_STD_I64LE;
+      memory_type = H5T_NATIVE_INT64;
+    }
+    const hsize_t dims[1] = {0};
+    const hsize_t max_dims[1] = {H5S_UNLIMITED};
+    const hsize_t chunk[1] = {static_cast<hsize_t>(chunk_rows)};
+    hid_t dataset = -1;
+    H5E_BEGIN_TRY {
+      const hid_t space = H5Screate_simple(1, dims, max_dims);
+      const hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+      const hid_t access = H5Pcreate(H5P_DATASET_ACCESS);
+      // No chunk cache: appends come in whole blocks, and a cache would hold up to 1 MiB per column.
+      if (space >= 0 && create >= 0 && access >= 0 && H5Pset_chunk(create, 1, chunk) >= 0 &&
+          H5Pset_chunk_cache(access, 0, 0, 1.0) >= 0) {
+        dataset = H5Dcreate2(parent, c.name.c_str(), file_type, space, H5P_DEFAULT, create, access);
+      }
+      if (access >= 0) H5Pclose(access);
+      if (create >= 0) H5Pclose(create);
+      if (space >= 0) H5Sclose(space);
+    }
+    H5E_END_TRY;
+    if (dataset < 0) throw std::runtime_error("HDF5 error while creating dataset '" + c.name + "'");
+    impl_->datasets.push_back(dataset);
+    impl_->memory_types.push_back(memory_type);
+    impl_->names.push_back(c.name);
+    try {
+      H5::DataSet wrapper = group.impl_->group.openDataSet(c.name);  // its own id, closed with it
+      set_string_attribute(wrapper, "units", c.units);
+      if (!c.description.empty()) set_string_attribute(wrapper, "description", c.description);
+    } catch (const H5::Exception& e) {
+      rethrow("writing the attributes of '" + c.name + "'", e);
+    }
+  }
+}
+
+AppendableTable::~AppendableTable() {
+  H5E_BEGIN_TRY {
+    for (const hid_t dataset : impl_->datasets) H5Dclose(dataset);
+  }
+  H5E_END_TRY;
+}
+
+void AppendableTable::append(std::size_t rows, const std::vector<const void*>& values) {
+  if (values.size() != impl_->datasets.size()) throw std::invalid_argument("AppendableTable::append: one pointer per column");
+  if (rows == 0) return;
+  const hsize_t start[1] = {static_cast<hsize_t>(rows_)};
+  const hsize_t count[1] = {static_cast<hsize_t>(rows)};
+  const hsize_t extent[1] = {static_cast<hsize_t>(rows_ + rows)};
+  for (std::size_t k = 0; k < impl_->datasets.size(); ++k) {
+    const hid_t dataset = impl_->datasets[k];
+    herr_t status = -1;
+    H5E_BEGIN_TRY {
+      status = H5Dset_extent(dataset, extent);
+      const hid_t file_space = status >= 0 ? H5Dget_space(dataset) : -1;
+      const hid_t memory_space = H5Screate_simple(1, count, nullptr);
+      if (file_space < 0 || memory_space < 0) status = -1;
+      if (status >= 0) status = H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+      if (status >= 0) status = H5Dwrite(dataset, impl_->memory_types[k], memory_space, file_space, H5P_DEFAULT, values[k]);
+      if (memory_space >= 0) H5Sclose(memory_space);
+      if (file_space >= 0) H5Sclose(file_space);
+    }
+    H5E_END_TRY;
+    if (status < 0) {
+      throw std::runtime_error("HDF5 error while appending rows " + std::to_string(rows_) + "-" +
+                               std::to_string(rows_ + rows - 1) + " to dataset '" + impl_->names[k] + "'");
+    }
+  }
+  rows_ += rows;
+  if (!impl_->datasets.empty()) throw_if_write_failed(impl_->datasets.front());
+}
+
 void Group::set_attribute(const std::string& name, const std::string& value) {
   try {
     set_string_attribute(impl_->group, name, value);
@@ -234,11 +322,14 @@ namespace {
 constexpr std::size_t kMetadataAllowanceBytes = std::size_t{1} << 20;
 
 void check_and_reserve_space(const std::filesystem::path& path, std::size_t expected_bytes) {
+  std::error_code ec;
+  const std::uintmax_t current = std::filesystem::file_size(path, ec);
+  const std::uint64_t offset = ec ? 0 : static_cast<std::uint64_t>(current);
   const std::size_t needed = expected_bytes + kMetadataAllowanceBytes;
   rlimit limit{};
   if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
-      static_cast<std::uint64_t>(limit.rlim_cur) < needed) {
-    throw std::runtime_error("the file would need about " + std::to_string(needed) +
+      static_cast<std::uint64_t>(limit.rlim_cur) < offset + needed) {
+    throw std::runtime_error("the file would need about " + std::to_string(offset + needed) +
                              " bytes, more than the process's file-size limit (ulimit -f) of " +
                              std::to_string(static_cast<std::uint64_t>(limit.rlim_cur)) + " bytes");
   }
@@ -256,7 +347,7 @@ void check_and_reserve_space(const std::filesystem::path& path, std::size_t expe
   // check above is all there is, and the driver reports a failure later).
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return;
-  const int rc = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(needed));
+  const int rc = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(needed));
   const int error = rc == 0 ? 0 : errno;
   ::close(fd);
   if (error == ENOSPC || error == EFBIG) {
@@ -312,20 +403,22 @@ File::File(const std::filesystem::path& path, std::size_t expected_bytes) {
   H5E_END_TRY;
   if (file < 0) throw std::runtime_error("HDF5 error while creating '" + path.string() + "'");
   impl_ = std::make_unique<Impl>(Impl{file, path, std::move(status)});
-  if (expected_bytes > 0) {
-    try {
-      check_and_reserve_space(path, expected_bytes);
-    } catch (...) {
-      close_everything_quietly(impl_->file);
-      impl_.reset();
-      throw;
-    }
-  }
+  if (expected_bytes > 0) reserve(expected_bytes);
 }
 
 File::~File() {
   // Not closed by close(): an exception is on its way and the file is being given up (and removed).
   if (impl_) close_everything_quietly(impl_->file);
+}
+
+void File::reserve(std::size_t bytes) {
+  try {
+    check_and_reserve_space(impl_->path, bytes);
+  } catch (...) {
+    close_everything_quietly(impl_->file);
+    impl_.reset();
+    throw;
+  }
 }
 
 Group File::root() {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <span>
 
 #include "moesim/common/errors.hpp"
@@ -297,28 +299,112 @@ std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
   return out;
 }
 
-void write_results_hdf5(const std::filesystem::path& path, const ResultsContent& content, OverwritePolicy policy) {
+namespace {
+
+// The columns of /iterations, in file order, as write_iterations writes them (streamed runs: AppendableTable).
+std::vector<h5::ColumnSpec> iteration_columns(bool lockstep) {
+  using h5::ColumnType;
+  std::vector<h5::ColumnSpec> c{
+      {"replica", "", "replica index", ColumnType::kInt32},
+      {"step_index", "", "step number within the replica", ColumnType::kInt64},
+      {"start_s", "s", "step start time", ColumnType::kFloat64},
+      {"duration_s", "s", "step duration from the latency model", ColumnType::kFloat64},
+      {"num_prefill_seqs", "sequences", "sequences with prompt tokens (or prompt chunks) in the step", ColumnType::kInt32},
+      {"prefill_tokens", "tokens", "prompt tokens computed", ColumnType::kInt64},
+      {"num_decode_seqs", "sequences", "sequences decoding one token (= decode tokens)", ColumnType::kInt32},
+      {"decode_context_tokens", "tokens", "sum of the decoding sequences' context lengths", ColumnType::kInt64},
+      {"kv_blocks_used", "blocks", "KV blocks held after the step", ColumnType::kInt64},
+      {"kv_blocks_total", "blocks", "KV blocks of the replica", ColumnType::kInt64},
+      {"waiting", "requests", "waiting queue length after the step", ColumnType::kInt64},
+      {"running", "requests", "running requests after the step", ColumnType::kInt64},
+      {"preempted", "requests", "requests preempted by the step", ColumnType::kInt32},
+  };
+  if (lockstep) {
+    c.push_back({"group_step", "", "lockstep runs: the DP group's step this rank ran in (row of group_steps)",
+                 ColumnType::kInt64});
+  }
+  return c;
+}
+
+std::vector<const void*> iteration_pointers(const IterationColumns& it) {
+  std::vector<const void*> p{it.replica.data(),         it.step_index.data(),     it.start_s.data(),
+                             it.duration_s.data(),      it.num_prefill_seqs.data(), it.prefill_tokens.data(),
+                             it.num_decode_seqs.data(), it.decode_context_tokens.data(), it.kv_blocks_used.data(),
+                             it.kv_blocks_total.data(), it.waiting.data(),        it.running.data(),
+                             it.preempted.data()};
+  if (!it.group_step.empty()) p.push_back(it.group_step.data());
+  return p;
+}
+
+}  // namespace
+
+struct ResultsFileWriter::Impl {
+  Impl(const std::filesystem::path& path, OverwritePolicy policy)
+      : output(path, policy), file(output.temporary_path()), root(file.root()) {}
+  AtomicOutputPath output;  // first member: destroyed last, after the file is closed, and removes it
+  h5::File file;
+  h5::Group root;
+  std::optional<h5::Group> iterations_group;
+  std::unique_ptr<h5::AppendableTable> iterations;
+};
+
+// A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
+// temporary file is removed by the AtomicOutputPath's destructor, so say which file failed and that
+// nothing was left.
+[[noreturn]] static void rethrow_write_error(const std::filesystem::path& path, const std::runtime_error& e) {
+  throw std::runtime_error("write error on '" + path.string() + "': " + e.what() + "; nothing was written");
+}
+
+ResultsFileWriter::ResultsFileWriter(const std::filesystem::path& path, OverwritePolicy policy) : path_(path) {
+  try {
+    impl_ = std::make_unique<Impl>(path, policy);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    rethrow_write_error(path_, e);
+  }
+}
+
+ResultsFileWriter::~ResultsFileWriter() = default;
+
+void ResultsFileWriter::append_iterations(const IterationColumns& rows) {
+  check_invariant(impl_ != nullptr, "results file still open");
+  if (rows.size() == 0) return;
+  try {
+    if (!impl_->iterations) {
+      // Room for this block and a few more; finish() checks the rest of the file.
+      impl_->file.reserve(8 * 96 * rows.size());
+      impl_->iterations_group = impl_->root.create_group("iterations");
+      impl_->iterations =
+          std::make_unique<h5::AppendableTable>(*impl_->iterations_group, iteration_columns(!rows.group_step.empty()));
+    }
+    impl_->iterations->append(rows.size(), iteration_pointers(rows));
+  } catch (const std::runtime_error& e) {
+    impl_.reset();  // closes and removes the temporary file now
+    rethrow_write_error(path_, e);
+  }
+}
+
+void ResultsFileWriter::finish(const ResultsContent& content) {
+  check_invariant(impl_ != nullptr, "results file still open");
   check_invariant(content.outcome != nullptr && content.recorder != nullptr && content.summary != nullptr,
                   "results writer has an outcome, recorder and summary");
-  AtomicOutputPath output(path, policy);
-  // A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
-  // temporary file is removed by `output`'s destructor, so say which file failed and that nothing was left.
   try {
-    // Expected size, checked and reserved before anything is written (h5::File): the bytes of a row of
-    // each table (/requests: 8 float64/int64 + 6 int32 columns, +1 int32 with a workload mix; /iterations:
-    // 9 + 4; /timeseries: 5 x 8; /group_steps: 14 x 8 at most; /expert_load: 8 + 3 x 4) times its rows,
-    // plus the scenario text; h5::File adds 1 MiB for the metadata.
+    // Expected size of what is left to write, checked and reserved before it is written (h5::File): the
+    // bytes of a row of each table (/requests: 8 float64/int64 + 6 int32 columns, +1 int32 with a workload
+    // mix; /iterations: 9 + 4 (+1 lockstep); /timeseries: 5 x 8; /group_steps: 14 x 8 at most;
+    // /expert_load: 8 + 3 x 4) times its rows, plus the scenario text; h5::File adds 1 MiB of metadata.
     const MetricsRecorder& recorder = *content.recorder;
     const std::size_t request_row = 88 + (content.request_component.empty() ? 0 : 4);
     const bool lockstep = content.per_iteration && recorder.lockstep();
     const std::size_t expected_bytes =
         request_row * (content.per_request ? content.outcome->requests.size() : 0) +
-        96 * (content.per_iteration ? recorder.iterations().duration_s.size() : 0) +
+        96 * (content.per_iteration ? recorder.iterations().size() : 0) +
         40 * (content.time_series ? recorder.time_series().time_s.size() : 0) +
         (lockstep ? 112 * recorder.group_steps().group_step.size() + 20 * recorder.expert_load().gpu.size() : 0) +
         2 * content.scenario_yaml.size();
-    h5::File file(output.temporary_path(), expected_bytes);
-    h5::Group root = file.root();
+    impl_->file.reserve(expected_bytes);
+    h5::Group& root = impl_->root;
     root.set_attribute("schema_version", kResultsSchemaVersion);
     root.set_attribute("moesim_version", std::string(MOESIM_VERSION_STRING));
     root.set_attribute("scenario_name", content.scenario_name);
@@ -334,7 +420,12 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
       write_request_status(root.create_group("request_status"));
     }
     if (!content.components.empty()) write_components(root.create_group("components"), content.components);
-    if (content.per_iteration) write_iterations(root.create_group("iterations"), content.recorder->iterations());
+    if (impl_->iterations) {
+      // Streamed during the run: the rows not yet handed over (none after MetricsRecorder::finish).
+      impl_->iterations->append(recorder.iterations().size(), iteration_pointers(recorder.iterations()));
+    } else if (content.per_iteration) {
+      write_iterations(root.create_group("iterations"), recorder.iterations());
+    }
     if (content.time_series) write_time_series(root.create_group("timeseries"), content.recorder->time_series());
     if (content.per_iteration && content.recorder->lockstep()) {
       write_group_steps(root.create_group("group_steps"), content.recorder->group_steps());
@@ -349,11 +440,20 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
     }
     operators.write_strings("name", names, "operator");
     operators.write("time_s", std::span<const double>(seconds), "s", "time per operator summed over recorded steps");
-    file.close();
+    impl_->iterations.reset();
+    impl_->iterations_group.reset();
+    impl_->file.close();
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error("write error on '" + path.string() + "': " + e.what() + "; nothing was written");
+    impl_.reset();
+    rethrow_write_error(path_, e);
   }
-  output.commit();
+  impl_->output.commit();
+  impl_.reset();
+}
+
+void write_results_hdf5(const std::filesystem::path& path, const ResultsContent& content, OverwritePolicy policy) {
+  ResultsFileWriter writer(path, policy);
+  writer.finish(content);
 }
 
 }  // namespace moesim

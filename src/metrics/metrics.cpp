@@ -115,6 +115,16 @@ MetricsRecorder::MetricsRecorder(const RecorderOptions& options)
   check_invariant(options.time_series_interval_ns > 0, "time series interval > 0");
 }
 
+void IterationColumns::clear() {
+  for (auto* column : {&replica, &num_prefill_seqs, &num_decode_seqs, &preempted}) column->clear();
+  for (auto* column : {&step_index, &prefill_tokens, &decode_context_tokens, &kv_blocks_used, &kv_blocks_total, &waiting,
+                       &running, &group_step}) {
+    column->clear();
+  }
+  start_s.clear();
+  duration_s.clear();
+}
+
 void MetricsRecorder::emit_time_series_until(SimTimeNs t) {
   while (next_sample_ns_ < t) {
     time_series_.time_s.push_back(ns_to_seconds(next_sample_ns_));
@@ -171,6 +181,12 @@ void MetricsRecorder::on_step(const StepRecord& record) {
     if (options_.latency != nullptr) {
       options_.latency->step_breakdown(shape, scratch_breakdown_);
       for (std::size_t i = 0; i < kOperatorCount; ++i) operator_time_s_[i] += scratch_breakdown_[i];
+    }
+    if (options_.iteration_sink && iterations_.size() >= options_.iteration_block_rows) {
+      // The block goes to the file; the columns keep their capacity, so later blocks allocate nothing.
+      options_.iteration_sink(iterations_);
+      iteration_rows_streamed_ += static_cast<std::int64_t>(iterations_.size());
+      iterations_.clear();
     }
   }
   ++steps_;
@@ -234,6 +250,11 @@ void MetricsRecorder::on_group_step(const GroupStepRecord& record) {
 
 void MetricsRecorder::finish(SimTimeNs end_ns) {
   if (options_.time_series) emit_time_series_until(end_ns + 1);
+  if (iteration_rows_streamed_ > 0 && iterations_.size() > 0) {
+    options_.iteration_sink(iterations_);
+    iteration_rows_streamed_ += static_cast<std::int64_t>(iterations_.size());
+    iterations_.clear();
+  }
 }
 
 namespace {

@@ -54,7 +54,10 @@ ScenarioRunResult simulate(const Scenario& scenario, const Workload& workload, c
   recorder_options.blocks_per_replica = result.plan.num_gpu_blocks;
   recorder_options.max_batch_size = scenario.serving.max_num_seqs;
   recorder_options.expert_parallel_gpus = built.expert_parallel ? built.expert_parallel->layout().ep_ranks : 0;
-  if (options.keep_tables) recorder_options.latency = latency.get();
+  if (options.keep_tables) {
+    recorder_options.latency = latency.get();
+    recorder_options.iteration_sink = options.iteration_sink;
+  }
   auto recorder = std::make_unique<MetricsRecorder>(recorder_options);
   Simulation simulation(setup);
   SimulationOutcome outcome = simulation.run(recorder.get(), options.stop);

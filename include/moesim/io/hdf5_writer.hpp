@@ -27,6 +27,17 @@ struct StreamedColumn {
   ColumnFill fill;
 };
 
+// A table that grows while it is written (AppendableTable): column types and names, fixed at creation.
+enum class ColumnType { kFloat64, kInt64, kInt32 };
+struct ColumnSpec {
+  std::string name;
+  std::string units;
+  std::string description;
+  ColumnType type = ColumnType::kFloat64;
+};
+
+class AppendableTable;
+
 class Group {
  public:
   Group create_group(const std::string& name);
@@ -57,7 +68,28 @@ class Group {
   explicit Group(std::shared_ptr<Impl> impl);
 
  private:
+  friend class AppendableTable;
   std::shared_ptr<Impl> impl_;
+};
+
+// Columns (1-D datasets of one length, with units/description) that rows are appended to while a run
+// goes: chunked, extendible datasets (chunks of `chunk_rows` rows, no chunk cache: every append goes
+// straight to the file), so memory stays one block of rows whatever the final length. For tables whose
+// length is known, Group::write / write_table keep the contiguous layout.
+class AppendableTable {
+ public:
+  AppendableTable(Group& group, const std::vector<ColumnSpec>& columns, std::size_t chunk_rows = 8192);
+  ~AppendableTable();
+  AppendableTable(const AppendableTable&) = delete;
+  AppendableTable& operator=(const AppendableTable&) = delete;
+  // Appends `rows` rows: values[k] points at `rows` values of column k's type (double, int64_t, int32_t).
+  void append(std::size_t rows, const std::vector<const void*>& values);
+  [[nodiscard]] std::size_t rows() const { return rows_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::size_t rows_ = 0;
 };
 
 class File {
@@ -71,6 +103,10 @@ class File {
   File(const File&) = delete;
   File& operator=(const File&) = delete;
   Group root();
+  // Checks that `bytes` more fit under the file-size limit and on the disk, and reserves them (see the
+  // .cpp); throws std::runtime_error saying which limit when they do not. The constructor does this for
+  // `expected_bytes`; a file that grows in steps (AppendableTable) calls it before each large part.
+  void reserve(std::size_t bytes);
   // Flushes and closes; throws std::runtime_error on a write error (e.g. a full disk). After a failed
   // write the file's contents are undefined: the caller removes it (AtomicOutputPath does).
   void close();
