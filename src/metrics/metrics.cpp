@@ -113,6 +113,21 @@ MetricsRecorder::MetricsRecorder(const RecorderOptions& options)
       total_blocks_(options.blocks_per_replica * options.num_replicas) {
   check_invariant(options.iteration_sample_every >= 1, "iteration sampling interval >= 1");
   check_invariant(options.time_series_interval_ns > 0, "time series interval > 0");
+  if (options.per_iteration && options.iteration_sink) {
+    // Streamed: one block of rows is all the table ever holds, so reserve it now and on_step never
+    // reallocates (nor holds a block twice while copying it).
+    check_invariant(options.iteration_block_rows > 0, "iteration block rows > 0");
+    const std::size_t n = options.iteration_block_rows;
+    IterationColumns& it = iterations_;
+    for (auto* column : {&it.replica, &it.num_prefill_seqs, &it.num_decode_seqs, &it.preempted}) column->reserve(n);
+    for (auto* column : {&it.step_index, &it.prefill_tokens, &it.decode_context_tokens, &it.kv_blocks_used,
+                         &it.kv_blocks_total, &it.waiting, &it.running}) {
+      column->reserve(n);
+    }
+    it.start_s.reserve(n);
+    it.duration_s.reserve(n);
+    if (options.expert_parallel_gpus > 0) it.group_step.reserve(n);
+  }
 }
 
 void IterationColumns::clear() {
