@@ -246,8 +246,8 @@ AppendableTable::~AppendableTable() {
 }
 
 void AppendableTable::append(std::size_t rows, const std::vector<const void*>& values) {
-  if (values.size() != impl_->datasets.size()) throw std::invalid_argument("AppendableTable::append: one pointer per column");
   if (rows == 0) return;
+  if (values.size() != impl_->datasets.size()) throw std::invalid_argument("AppendableTable::append: one pointer per column");
   const hsize_t start[1] = {static_cast<hsize_t>(rows_)};
   const hsize_t count[1] = {static_cast<hsize_t>(rows)};
   const hsize_t extent[1] = {static_cast<hsize_t>(rows_ + rows)};

@@ -326,13 +326,14 @@ std::vector<h5::ColumnSpec> iteration_columns(bool lockstep) {
   return c;
 }
 
-std::vector<const void*> iteration_pointers(const IterationColumns& it) {
+// `lockstep`: the table has the group_step column (decided by its first block).
+std::vector<const void*> iteration_pointers(const IterationColumns& it, bool lockstep) {
   std::vector<const void*> p{it.replica.data(),         it.step_index.data(),     it.start_s.data(),
                              it.duration_s.data(),      it.num_prefill_seqs.data(), it.prefill_tokens.data(),
                              it.num_decode_seqs.data(), it.decode_context_tokens.data(), it.kv_blocks_used.data(),
                              it.kv_blocks_total.data(), it.waiting.data(),        it.running.data(),
                              it.preempted.data()};
-  if (!it.group_step.empty()) p.push_back(it.group_step.data());
+  if (lockstep) p.push_back(it.group_step.data());
   return p;
 }
 
@@ -346,6 +347,7 @@ struct ResultsFileWriter::Impl {
   h5::Group root;
   std::optional<h5::Group> iterations_group;
   std::unique_ptr<h5::AppendableTable> iterations;
+  bool iterations_lockstep = false;  // /iterations has the group_step column
 };
 
 // A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
@@ -375,10 +377,13 @@ void ResultsFileWriter::append_iterations(const IterationColumns& rows) {
       // Room for this block and a few more; finish() checks the rest of the file.
       impl_->file.reserve(8 * 96 * rows.size());
       impl_->iterations_group = impl_->root.create_group("iterations");
+      impl_->iterations_lockstep = !rows.group_step.empty();
       impl_->iterations =
-          std::make_unique<h5::AppendableTable>(*impl_->iterations_group, iteration_columns(!rows.group_step.empty()));
+          std::make_unique<h5::AppendableTable>(*impl_->iterations_group, iteration_columns(impl_->iterations_lockstep));
     }
-    impl_->iterations->append(rows.size(), iteration_pointers(rows));
+    check_invariant(rows.group_step.size() == (impl_->iterations_lockstep ? rows.size() : 0),
+                    "every block of per-step rows has the group_step column or none does");
+    impl_->iterations->append(rows.size(), iteration_pointers(rows, impl_->iterations_lockstep));
   } catch (const std::runtime_error& e) {
     impl_.reset();  // closes and removes the temporary file now
     rethrow_write_error(path_, e);
@@ -422,7 +427,12 @@ void ResultsFileWriter::finish(const ResultsContent& content) {
     if (!content.components.empty()) write_components(root.create_group("components"), content.components);
     if (impl_->iterations) {
       // Streamed during the run: the rows not yet handed over (none after MetricsRecorder::finish).
-      impl_->iterations->append(recorder.iterations().size(), iteration_pointers(recorder.iterations()));
+      const IterationColumns& rest = recorder.iterations();
+      if (rest.size() > 0) {
+        check_invariant(rest.group_step.size() == (impl_->iterations_lockstep ? rest.size() : 0),
+                        "every block of per-step rows has the group_step column or none does");
+        impl_->iterations->append(rest.size(), iteration_pointers(rest, impl_->iterations_lockstep));
+      }
     } else if (content.per_iteration) {
       write_iterations(root.create_group("iterations"), recorder.iterations());
     }
