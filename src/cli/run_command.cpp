@@ -162,7 +162,7 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   }
 
   WorkloadBuildReport workload_report;
-  const Workload workload = build_workload(scenario.workload, &workload_report);
+  Workload workload = build_workload(scenario.workload, &workload_report);
   if (workload_report.trace.rows_skipped > 0) {
     err << "moesim run: skipped " << workload_report.trace.rows_skipped << " bad trace rows (first: "
         << workload_report.trace.first_skip_reason << ")\n";
@@ -173,12 +173,33 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     if (!check.fits) throw ConfigError(ConfigIssue{scenario.source_file, 0, 0, "model", check.problem});
   }
 
-  // The one library call every command uses (study::simulate_scenario), here with the output tables.
+  // Workload mixes: the component of each request (read now: the workload is handed to the simulation).
+  std::vector<std::int32_t> request_component;
+  if (!scenario.workload.mix.empty()) {
+    request_component.reserve(workload.size());
+    for (const RequestSpec& r : workload) request_component.push_back(r.component);
+  }
+  // Per-step rows and the time series only go to the HDF5 file: without -o they are not recorded (the
+  // summary is computed from every step either way), which keeps a summary-only run lean (issue 13).
+  if (!output_path) {
+    scenario.output.per_iteration = false;
+    scenario.output.time_series = false;
+  }
+
+  // The one library call every command uses (study::simulate_scenario), here with the output tables. The
+  // workload is handed over and freed before the summary is computed (peak memory).
   study::ScenarioRunOptions run_options;
   run_options.keep_tables = true;
   run_options.stop = &interrupt::stop_flag();
   run_options.use_fast_v0 = vm.count("reference-scheduler") == 0U;
-  const study::ScenarioRunResult run = study::simulate_scenario(scenario, workload, run_options);
+  // The results file is opened now and the per-step rows are streamed into it during the run, block by
+  // block, so memory does not grow with the number of steps (issue 13); the rest is written at the end.
+  std::optional<ResultsFileWriter> writer;
+  if (output_path) {
+    writer.emplace(*output_path, policy);
+    run_options.iteration_sink = [&writer](const IterationColumns& rows) { writer->append_iterations(rows); };
+  }
+  const study::ScenarioRunResult run = study::simulate_scenario(scenario, std::move(workload), run_options);
   cooperative.reset();
   const MemoryPlan& plan = run.plan;
   const SimulationOutcome& outcome = run.tables->outcome;
@@ -215,14 +236,11 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
       {"mean_output_tokens", workload_report.mean_output_tokens, "tokens", "workload mean output length"},
   };
 
-  // Workload mixes: the component of each request and per-component metrics.
-  std::vector<std::int32_t> request_component;
+  // Workload mixes: per-component metrics.
   std::vector<ComponentSummary> components;
   if (!scenario.workload.mix.empty()) {
     std::vector<std::string> names;
     for (const WorkloadComponent& c : scenario.workload.mix) names.push_back(c.name);
-    request_component.reserve(workload.size());
-    for (const RequestSpec& r : workload) request_component.push_back(r.component);
     components = summarize_components(outcome, request_component, names, summary);
   }
 
@@ -283,7 +301,7 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
     content.analytic = analytic;
     content.request_component = request_component;
     content.components = components;
-    write_results_hdf5(*output_path, content, policy);
+    writer->finish(content);
     if (format == "text") out << "wrote " << *output_path << (outcome.interrupted ? " (marked incomplete)" : "") << "\n";
   }
   if (outcome.interrupted) {

@@ -1,7 +1,11 @@
 #include "moesim/io/results_file.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <span>
 
 #include "moesim/common/errors.hpp"
@@ -43,48 +47,64 @@ void write_scalars(h5::Group group, const std::vector<ScalarEntry>& entries) {
   }
 }
 
-void write_requests(h5::Group group, const SimulationOutcome& outcome) {
-  const std::size_t n = outcome.requests.size();
-  std::vector<std::int64_t> id(n);
-  std::vector<double> arrival(n), first_scheduled(n), first_token(n), completion(n), ttft(n), tpot(n), e2e(n);
-  std::vector<std::int32_t> prompt(n), target(n), generated(n), preemptions(n), replica(n), status(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const RequestState& r = outcome.requests[i];
-    id[i] = static_cast<std::int64_t>(i);
-    arrival[i] = ns_to_seconds(r.arrival_ns);
-    first_scheduled[i] = seconds_or_nan(r.first_scheduled_ns);
-    first_token[i] = seconds_or_nan(r.first_token_ns);
-    completion[i] = seconds_or_nan(r.completion_ns);
-    const bool done = r.status == RequestStatus::kFinished;
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    ttft[i] = done ? ns_to_seconds(r.first_token_ns - r.arrival_ns) : nan;
-    e2e[i] = done ? ns_to_seconds(r.completion_ns - r.arrival_ns) : nan;
-    tpot[i] = done && r.generated > 1
-                  ? ns_to_seconds(r.completion_ns - r.first_token_ns) / static_cast<double>(r.generated - 1)
-                  : nan;
-    prompt[i] = r.prompt_tokens;
-    target[i] = r.target_output_tokens;
-    generated[i] = r.generated;
-    preemptions[i] = r.preemptions;
-    replica[i] = r.replica;
-    status[i] = static_cast<std::int32_t>(r.status);
+// /requests is streamed (h5::Group::write_table): each column is computed from the request states block by
+// block into one fixed buffer, so writing 1M requests adds no per-request copy to the run's memory.
+void write_requests(h5::Group group, const SimulationOutcome& outcome, std::span<const std::int32_t> component) {
+  const std::vector<RequestState>& requests = outcome.requests;
+  using F64 = std::function<void(std::size_t, std::span<double>)>;
+  using I64 = std::function<void(std::size_t, std::span<std::int64_t>)>;
+  using I32 = std::function<void(std::size_t, std::span<std::int32_t>)>;
+  // Column of doubles (or int32) computed per request by `value`.
+  auto f64 = [&](auto value) -> h5::ColumnFill {
+    return F64([&requests, value](std::size_t first, std::span<double> out) {
+      for (std::size_t k = 0; k < out.size(); ++k) out[k] = value(requests[first + k]);
+    });
+  };
+  auto i32 = [&](auto value) -> h5::ColumnFill {
+    return I32([&requests, value](std::size_t first, std::span<std::int32_t> out) {
+      for (std::size_t k = 0; k < out.size(); ++k) out[k] = value(requests[first + k]);
+    });
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<h5::StreamedColumn> columns;
+  columns.push_back({"id", "", "request index in arrival order",
+                     I64([](std::size_t first, std::span<std::int64_t> out) {
+                       for (std::size_t k = 0; k < out.size(); ++k) out[k] = static_cast<std::int64_t>(first + k);
+                     })});
+  columns.push_back({"arrival_s", "s", "arrival time", f64([](const RequestState& r) { return ns_to_seconds(r.arrival_ns); })});
+  columns.push_back({"first_scheduled_s", "s", "start of the first step that computed any of its tokens (NaN if never)",
+                     f64([](const RequestState& r) { return seconds_or_nan(r.first_scheduled_ns); })});
+  columns.push_back({"first_token_s", "s", "end of the step that sampled its first output token",
+                     f64([](const RequestState& r) { return seconds_or_nan(r.first_token_ns); })});
+  columns.push_back({"completion_s", "s", "end of the step that sampled its last token",
+                     f64([](const RequestState& r) { return seconds_or_nan(r.completion_ns); })});
+  columns.push_back({"ttft_s", "s", "time to first token (finished requests)", f64([nan](const RequestState& r) {
+                       return r.status == RequestStatus::kFinished ? ns_to_seconds(r.first_token_ns - r.arrival_ns) : nan;
+                     })});
+  columns.push_back({"tpot_s", "s", "time per output token after the first", f64([nan](const RequestState& r) {
+                       return r.status == RequestStatus::kFinished && r.generated > 1
+                                  ? ns_to_seconds(r.completion_ns - r.first_token_ns) / static_cast<double>(r.generated - 1)
+                                  : nan;
+                     })});
+  columns.push_back({"e2e_s", "s", "end-to-end latency", f64([nan](const RequestState& r) {
+                       return r.status == RequestStatus::kFinished ? ns_to_seconds(r.completion_ns - r.arrival_ns) : nan;
+                     })});
+  columns.push_back({"prompt_tokens", "tokens", "prompt length", i32([](const RequestState& r) { return r.prompt_tokens; })});
+  columns.push_back({"output_tokens", "tokens", "requested output length (max_tokens)",
+                     i32([](const RequestState& r) { return r.target_output_tokens; })});
+  columns.push_back({"generated_tokens", "tokens", "output tokens produced", i32([](const RequestState& r) { return r.generated; })});
+  columns.push_back({"preemptions", "", "times the request was preempted", i32([](const RequestState& r) { return r.preemptions; })});
+  columns.push_back({"replica", "", "data-parallel replica that served it", i32([](const RequestState& r) { return r.replica; })});
+  columns.push_back({"status", "", "0 pending, 1 waiting, 2 running, 3 swapped, 4 finished, 5 rejected, 6 aborted (/request_status)",
+                     i32([](const RequestState& r) { return static_cast<std::int32_t>(r.status); })});
+  if (!component.empty()) {
+    check_invariant(component.size() == requests.size(), "one workload.mix component per request");
+    columns.push_back({"component", "", "workload.mix component the request came from (index into /components/name)",
+                       I32([component](std::size_t first, std::span<std::int32_t> out) {
+                         std::copy_n(component.begin() + static_cast<std::ptrdiff_t>(first), out.size(), out.begin());
+                       })});
   }
-  group.write("id", std::span<const std::int64_t>(id), "", "request index in arrival order");
-  group.write("arrival_s", std::span<const double>(arrival), "s", "arrival time");
-  group.write("first_scheduled_s", std::span<const double>(first_scheduled), "s",
-              "start of the first step that computed any of its tokens (NaN if never)");
-  group.write("first_token_s", std::span<const double>(first_token), "s", "end of the step that sampled its first output token");
-  group.write("completion_s", std::span<const double>(completion), "s", "end of the step that sampled its last token");
-  group.write("ttft_s", std::span<const double>(ttft), "s", "time to first token (finished requests)");
-  group.write("tpot_s", std::span<const double>(tpot), "s", "time per output token after the first");
-  group.write("e2e_s", std::span<const double>(e2e), "s", "end-to-end latency");
-  group.write("prompt_tokens", std::span<const std::int32_t>(prompt), "tokens", "prompt length");
-  group.write("output_tokens", std::span<const std::int32_t>(target), "tokens", "requested output length (max_tokens)");
-  group.write("generated_tokens", std::span<const std::int32_t>(generated), "tokens", "output tokens produced");
-  group.write("preemptions", std::span<const std::int32_t>(preemptions), "", "times the request was preempted");
-  group.write("replica", std::span<const std::int32_t>(replica), "", "data-parallel replica that served it");
-  group.write("status", std::span<const std::int32_t>(status), "",
-              "0 pending, 1 waiting, 2 running, 3 swapped, 4 finished, 5 rejected, 6 aborted (/request_status)");
+  group.write_table(requests.size(), columns);
 }
 
 // The lookup of /requests/status codes, a table of its own: every group of the file holds one table whose
@@ -291,21 +311,117 @@ std::vector<ScalarEntry> summary_entries(const RunSummary& s) {
   return out;
 }
 
-void write_results_hdf5(const std::filesystem::path& path, const ResultsContent& content, OverwritePolicy policy) {
+namespace {
+
+// The columns of /iterations, in file order, as write_iterations writes them (streamed runs: AppendableTable).
+std::vector<h5::ColumnSpec> iteration_columns(bool lockstep) {
+  using h5::ColumnType;
+  std::vector<h5::ColumnSpec> c{
+      {"replica", "", "replica index", ColumnType::kInt32},
+      {"step_index", "", "step number within the replica", ColumnType::kInt64},
+      {"start_s", "s", "step start time", ColumnType::kFloat64},
+      {"duration_s", "s", "step duration from the latency model", ColumnType::kFloat64},
+      {"num_prefill_seqs", "sequences", "sequences with prompt tokens (or prompt chunks) in the step", ColumnType::kInt32},
+      {"prefill_tokens", "tokens", "prompt tokens computed", ColumnType::kInt64},
+      {"num_decode_seqs", "sequences", "sequences decoding one token (= decode tokens)", ColumnType::kInt32},
+      {"decode_context_tokens", "tokens", "sum of the decoding sequences' context lengths", ColumnType::kInt64},
+      {"kv_blocks_used", "blocks", "KV blocks held after the step", ColumnType::kInt64},
+      {"kv_blocks_total", "blocks", "KV blocks of the replica", ColumnType::kInt64},
+      {"waiting", "requests", "waiting queue length after the step", ColumnType::kInt64},
+      {"running", "requests", "running requests after the step", ColumnType::kInt64},
+      {"preempted", "requests", "requests preempted by the step", ColumnType::kInt32},
+  };
+  if (lockstep) {
+    c.push_back({"group_step", "", "lockstep runs: the DP group's step this rank ran in (row of group_steps)",
+                 ColumnType::kInt64});
+  }
+  return c;
+}
+
+// `lockstep`: the table has the group_step column (decided by its first block).
+std::vector<const void*> iteration_pointers(const IterationColumns& it, bool lockstep) {
+  std::vector<const void*> p{it.replica.data(),         it.step_index.data(),     it.start_s.data(),
+                             it.duration_s.data(),      it.num_prefill_seqs.data(), it.prefill_tokens.data(),
+                             it.num_decode_seqs.data(), it.decode_context_tokens.data(), it.kv_blocks_used.data(),
+                             it.kv_blocks_total.data(), it.waiting.data(),        it.running.data(),
+                             it.preempted.data()};
+  if (lockstep) p.push_back(it.group_step.data());
+  return p;
+}
+
+}  // namespace
+
+struct ResultsFileWriter::Impl {
+  Impl(const std::filesystem::path& path, OverwritePolicy policy)
+      : output(path, policy), file(output.temporary_path()), root(file.root()) {}
+  AtomicOutputPath output;  // first member: destroyed last, after the file is closed, and removes it
+  h5::File file;
+  h5::Group root;
+  std::optional<h5::Group> iterations_group;
+  std::unique_ptr<h5::AppendableTable> iterations;
+  bool iterations_lockstep = false;  // /iterations has the group_step column
+};
+
+// A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
+// temporary file is removed by the AtomicOutputPath's destructor, so say which file failed and that
+// nothing was left.
+[[noreturn]] static void rethrow_write_error(const std::filesystem::path& path, const std::runtime_error& e) {
+  throw std::runtime_error("write error on '" + path.string() + "': " + e.what() + "; nothing was written");
+}
+
+ResultsFileWriter::ResultsFileWriter(const std::filesystem::path& path, OverwritePolicy policy) : path_(path) {
+  try {
+    impl_ = std::make_unique<Impl>(path, policy);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    rethrow_write_error(path_, e);
+  }
+}
+
+ResultsFileWriter::~ResultsFileWriter() = default;
+
+void ResultsFileWriter::append_iterations(const IterationColumns& rows) {
+  check_invariant(impl_ != nullptr, "results file still open");
+  if (rows.size() == 0) return;
+  try {
+    if (!impl_->iterations) {
+      // Room for this block and a few more; finish() checks the rest of the file.
+      impl_->file.reserve(8 * 96 * rows.size());
+      impl_->iterations_group = impl_->root.create_group("iterations");
+      impl_->iterations_lockstep = !rows.group_step.empty();
+      impl_->iterations =
+          std::make_unique<h5::AppendableTable>(*impl_->iterations_group, iteration_columns(impl_->iterations_lockstep));
+    }
+    check_invariant(rows.group_step.size() == (impl_->iterations_lockstep ? rows.size() : 0),
+                    "every block of per-step rows has the group_step column or none does");
+    impl_->iterations->append(rows.size(), iteration_pointers(rows, impl_->iterations_lockstep));
+  } catch (const std::runtime_error& e) {
+    impl_.reset();  // closes and removes the temporary file now
+    rethrow_write_error(path_, e);
+  }
+}
+
+void ResultsFileWriter::finish(const ResultsContent& content) {
+  check_invariant(impl_ != nullptr, "results file still open");
   check_invariant(content.outcome != nullptr && content.recorder != nullptr && content.summary != nullptr,
                   "results writer has an outcome, recorder and summary");
-  AtomicOutputPath output(path, policy);
-  // A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
-  // temporary file is removed by `output`'s destructor, so say which file failed and that nothing was left.
   try {
-    // Expected size: 8 bytes per value of the per-request (14 columns), per-step (13) and time-series (5)
-    // tables, plus 1 MiB for the scenario text, summary and metadata.
-    const std::size_t rows_bytes =
-        8 * (14 * (content.per_request ? content.outcome->requests.size() : 0) +
-             13 * (content.per_iteration ? content.recorder->iterations().duration_s.size() : 0) +
-             5 * (content.time_series ? content.recorder->time_series().time_s.size() : 0));
-    h5::File file(output.temporary_path(), rows_bytes + (std::size_t{1} << 20));
-    h5::Group root = file.root();
+    // Expected size of what is left to write, checked and reserved before it is written (h5::File): the
+    // bytes of a row of each table (/requests: 8 float64/int64 + 6 int32 columns, +1 int32 with a workload
+    // mix; /iterations: 9 + 4 (+1 lockstep); /timeseries: 5 x 8; /group_steps: 14 x 8 at most;
+    // /expert_load: 8 + 3 x 4) times its rows, plus the scenario text; h5::File adds 1 MiB of metadata.
+    const MetricsRecorder& recorder = *content.recorder;
+    const std::size_t request_row = 88 + (content.request_component.empty() ? 0 : 4);
+    const bool lockstep = content.per_iteration && recorder.lockstep();
+    const std::size_t expected_bytes =
+        request_row * (content.per_request ? content.outcome->requests.size() : 0) +
+        96 * (content.per_iteration ? recorder.iterations().size() : 0) +
+        40 * (content.time_series ? recorder.time_series().time_s.size() : 0) +
+        (lockstep ? 112 * recorder.group_steps().group_step.size() + 20 * recorder.expert_load().gpu.size() : 0) +
+        2 * content.scenario_yaml.size();
+    impl_->file.reserve(expected_bytes);
+    h5::Group& root = impl_->root;
     root.set_attribute("schema_version", kResultsSchemaVersion);
     root.set_attribute("moesim_version", std::string(MOESIM_VERSION_STRING));
     root.set_attribute("scenario_name", content.scenario_name);
@@ -317,16 +433,21 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
     write_scalars(root.create_group("deployment"), content.deployment);
     if (!content.analytic.empty()) write_scalars(root.create_group("analytic"), content.analytic);
     if (content.per_request) {
-      h5::Group requests = root.create_group("requests");
-      write_requests(requests, *content.outcome);
-      if (!content.request_component.empty()) {
-        requests.write("component", std::span<const std::int32_t>(content.request_component), "",
-                       "workload.mix component the request came from (index into /components/name)");
-      }
+      write_requests(root.create_group("requests"), *content.outcome, content.request_component);
       write_request_status(root.create_group("request_status"));
     }
     if (!content.components.empty()) write_components(root.create_group("components"), content.components);
-    if (content.per_iteration) write_iterations(root.create_group("iterations"), content.recorder->iterations());
+    if (impl_->iterations) {
+      // Streamed during the run: the rows not yet handed over (none after MetricsRecorder::finish).
+      const IterationColumns& rest = recorder.iterations();
+      if (rest.size() > 0) {
+        check_invariant(rest.group_step.size() == (impl_->iterations_lockstep ? rest.size() : 0),
+                        "every block of per-step rows has the group_step column or none does");
+        impl_->iterations->append(rest.size(), iteration_pointers(rest, impl_->iterations_lockstep));
+      }
+    } else if (content.per_iteration) {
+      write_iterations(root.create_group("iterations"), recorder.iterations());
+    }
     if (content.time_series) write_time_series(root.create_group("timeseries"), content.recorder->time_series());
     if (content.per_iteration && content.recorder->lockstep()) {
       write_group_steps(root.create_group("group_steps"), content.recorder->group_steps());
@@ -341,11 +462,20 @@ void write_results_hdf5(const std::filesystem::path& path, const ResultsContent&
     }
     operators.write_strings("name", names, "operator");
     operators.write("time_s", std::span<const double>(seconds), "s", "time per operator summed over recorded steps");
-    file.close();
+    impl_->iterations.reset();
+    impl_->iterations_group.reset();
+    impl_->file.close();
   } catch (const std::runtime_error& e) {
-    throw std::runtime_error("write error on '" + path.string() + "': " + e.what() + "; nothing was written");
+    impl_.reset();
+    rethrow_write_error(path_, e);
   }
-  output.commit();
+  impl_->output.commit();
+  impl_.reset();
+}
+
+void write_results_hdf5(const std::filesystem::path& path, const ResultsContent& content, OverwritePolicy policy) {
+  ResultsFileWriter writer(path, policy);
+  writer.finish(content);
 }
 
 }  // namespace moesim

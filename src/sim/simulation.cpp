@@ -61,6 +61,11 @@ void check_end_of_run(const SimulationOutcome& outcome, const std::vector<Schedu
   }
 }
 
+// SimulationSetup::release_workload: the caller's workload is no longer read once the states exist.
+void release_workload(const SimulationSetup& setup) {
+  if (setup.release_workload != nullptr) Workload().swap(*setup.release_workload);
+}
+
 // Every request of the workload, not yet arrived.
 SimulationOutcome initial_outcome(const Workload& workload) {
   SimulationOutcome outcome;
@@ -89,9 +94,12 @@ std::vector<Scheduler> make_schedulers(const SimulationSetup& setup, std::size_t
 
 template <typename Scheduler>
 SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* observer, const std::atomic<bool>* stop) {
-  const Workload& workload = *setup.workload;
   const auto num_replicas = static_cast<std::size_t>(setup.serving.data_parallel_size);
-  SimulationOutcome outcome = initial_outcome(workload);
+  SimulationOutcome outcome = initial_outcome(*setup.workload);
+  release_workload(setup);
+  // Arrival times are read from the request states from here on (the same values; closed loop overwrites
+  // a state's arrival only when it issues the request, after its time was last read).
+  const std::vector<RequestState>& requests = outcome.requests;
   std::vector<Scheduler> schedulers = make_schedulers<Scheduler>(setup, num_replicas, outcome);
   std::vector<ReplicaRuntime> runtime(num_replicas);
   for (auto& rt : runtime) rt.plan.work.reserve(static_cast<std::size_t>(setup.serving.max_num_seqs) + 1);
@@ -106,15 +114,15 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
   SimTimeNs now = 0;
   auto release = [&](std::int64_t done) {
     in_flight -= done;
-    while (closed_loop && in_flight < setup.max_concurrency && next_issue < workload.size()) {
+    while (closed_loop && in_flight < setup.max_concurrency && next_issue < requests.size()) {
       queue.push(now, EventPhase::kArrival, static_cast<std::int32_t>(next_issue++));
       ++in_flight;
     }
   };
   if (closed_loop) {
     release(0);
-  } else if (!workload.empty()) {
-    queue.push(workload[0].arrival_ns, EventPhase::kArrival, 0);
+  } else if (!requests.empty()) {
+    queue.push(requests[0].arrival_ns, EventPhase::kArrival, 0);
   }
 
   const StepLatencyModel& latency = *setup.latency;
@@ -162,8 +170,8 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
           rt.start_pending = true;
           queue.push(now, EventPhase::kStepStart, static_cast<std::int32_t>(chosen));
         }
-        if (!closed_loop && id + 1 < workload.size()) {
-          queue.push(workload[id + 1].arrival_ns, EventPhase::kArrival, static_cast<std::int32_t>(id + 1));
+        if (!closed_loop && id + 1 < requests.size()) {
+          queue.push(requests[id + 1].arrival_ns, EventPhase::kArrival, static_cast<std::int32_t>(id + 1));
         }
         break;
       }
@@ -235,10 +243,11 @@ template <typename Scheduler>
 SimulationOutcome run_lockstep(const SimulationSetup& setup, SimulationObserver* observer,
                                const std::atomic<bool>* stop) {
   check_invariant(setup.max_concurrency == 0, "closed-loop clients are refused with lockstep ranks (config)");
-  const Workload& workload = *setup.workload;
   const ExpertParallelModel& experts = *setup.expert_parallel;
   const auto num_ranks = static_cast<std::size_t>(setup.serving.data_parallel_size);
-  SimulationOutcome outcome = initial_outcome(workload);
+  SimulationOutcome outcome = initial_outcome(*setup.workload);
+  release_workload(setup);
+  const std::vector<RequestState>& requests = outcome.requests;  // arrival times from here on
   std::vector<Scheduler> schedulers = make_schedulers<Scheduler>(setup, num_ranks, outcome);
   std::vector<StepPlan> plans(num_ranks);
   for (auto& plan : plans) plan.work.reserve(static_cast<std::size_t>(setup.serving.max_num_seqs) + 1);
@@ -255,7 +264,7 @@ SimulationOutcome run_lockstep(const SimulationSetup& setup, SimulationObserver*
   Router router(setup.serving.router, num_ranks);
   EventQueue queue;
   queue.reserve(4);
-  if (!workload.empty()) queue.push(workload[0].arrival_ns, EventPhase::kArrival, 0);
+  if (!requests.empty()) queue.push(requests[0].arrival_ns, EventPhase::kArrival, 0);
   SimTimeNs now = 0;
   bool busy = false;
   bool start_pending = false;
@@ -326,8 +335,8 @@ SimulationOutcome run_lockstep(const SimulationSetup& setup, SimulationObserver*
           start_pending = true;
           queue.push(now, EventPhase::kStepStart, 0);
         }
-        if (id + 1 < workload.size()) {
-          queue.push(workload[id + 1].arrival_ns, EventPhase::kArrival, static_cast<std::int32_t>(id + 1));
+        if (id + 1 < requests.size()) {
+          queue.push(requests[id + 1].arrival_ns, EventPhase::kArrival, static_cast<std::int32_t>(id + 1));
         }
         break;
       }

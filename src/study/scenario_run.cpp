@@ -19,8 +19,12 @@ double mean_of(const Workload& workload, bool prompt) {
 
 }  // namespace
 
-ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& workload,
-                                    const ScenarioRunOptions& options) {
+namespace {
+
+// `owned`: the caller's workload, given up to the call; freed as soon as the simulation has built its
+// request states from it (SimulationSetup::release_workload), 24 bytes per request less at the peak.
+ScenarioRunResult simulate(const Scenario& scenario, const Workload& workload, const ScenarioRunOptions& options,
+                           Workload* owned) {
   ScenarioRunResult result;
   result.plan = plan_memory(scenario.model, scenario.cluster.gpu, scenario.serving);
   result.mean_prompt_tokens = mean_of(workload, true);
@@ -36,6 +40,7 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   setup.num_cpu_blocks = result.plan.num_cpu_blocks;
   setup.latency = latency.get();
   setup.workload = &workload;
+  setup.release_workload = owned;
   setup.use_fast_v0 = options.use_fast_v0;
   setup.expert_parallel = built.expert_parallel.get();
   setup.routing_seed = scenario.workload.seed;
@@ -49,7 +54,10 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
   recorder_options.blocks_per_replica = result.plan.num_gpu_blocks;
   recorder_options.max_batch_size = scenario.serving.max_num_seqs;
   recorder_options.expert_parallel_gpus = built.expert_parallel ? built.expert_parallel->layout().ep_ranks : 0;
-  if (options.keep_tables) recorder_options.latency = latency.get();
+  if (options.keep_tables) {
+    recorder_options.latency = latency.get();
+    recorder_options.iteration_sink = options.iteration_sink;
+  }
   auto recorder = std::make_unique<MetricsRecorder>(recorder_options);
   Simulation simulation(setup);
   SimulationOutcome outcome = simulation.run(recorder.get(), options.stop);
@@ -81,6 +89,18 @@ ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& wo
     result.tables->analytic = std::move(analytic);
   }
   return result;
+}
+
+}  // namespace
+
+ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& workload,
+                                    const ScenarioRunOptions& options) {
+  return simulate(scenario, workload, options, nullptr);
+}
+
+ScenarioRunResult simulate_scenario(const Scenario& scenario, Workload&& workload, const ScenarioRunOptions& options) {
+  Workload owned = std::move(workload);
+  return simulate(scenario, owned, options, &owned);
 }
 
 }  // namespace moesim::study

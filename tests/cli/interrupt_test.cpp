@@ -6,6 +6,7 @@
 #include <H5Dpublic.h>
 #include <H5Fpublic.h>
 #include <H5Ppublic.h>
+#include <H5Spublic.h>
 #include <H5Tpublic.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -221,6 +224,42 @@ TEST(CliSignal, FitEndsAtOnceWithoutOutput) {
                                  (signal_number == SIGINT ? "SIGINT" : "SIGTERM")));
     EXPECT_TRUE(dir.listing().empty()) << "an output or temporary file was left";
   }
+}
+
+// A lockstep (expert-parallel) run long enough that its per-step rows are streamed into the file during the
+// run (more than 16,384 recorded steps, issue 13): every row is there, with the lockstep group_step column,
+// in the chunked layout, and nothing else is left in the directory. (The first version failed at the end
+// when the last, empty block was appended without the group_step column.)
+TEST(CliResultsFile, ALongLockstepRunStreamsEveryStepRowWithItsGroupStep) {
+  TempDir dir;
+  const CommandResult r = run_moesim(dir, {"run", source_path("scenarios/qwen3-30b-a3b_2xa100-80gb_dp2-ep.yaml"), "--set",
+                                           "workload.num_requests=2000", "--format", "json", "-o", "out.h5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(dir.listing(), (std::set<std::string>{"out.h5"}));
+  const hid_t file = H5Fopen((dir.path() / "out.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  auto rows_and_layout = [&](const char* name) {
+    const hid_t dataset = H5Dopen2(file, name, H5P_DEFAULT);
+    if (dataset < 0) return std::pair<hsize_t, H5D_layout_t>{0, H5D_LAYOUT_ERROR};
+    const hid_t space = H5Dget_space(dataset);
+    hsize_t dims[1] = {0};
+    H5Sget_simple_extent_dims(space, dims, nullptr);
+    const hid_t create = H5Dget_create_plist(dataset);
+    const H5D_layout_t layout = H5Pget_layout(create);
+    H5Pclose(create);
+    H5Sclose(space);
+    H5Dclose(dataset);
+    return std::pair<hsize_t, H5D_layout_t>{dims[0], layout};
+  };
+  const auto steps = rows_and_layout("/iterations/step_index");
+  const auto groups = rows_and_layout("/iterations/group_step");
+  H5Fclose(file);
+  EXPECT_GT(steps.first, hsize_t{16384}) << "too short to be streamed";
+  EXPECT_EQ(groups.first, steps.first);
+  EXPECT_EQ(steps.second, H5D_CHUNKED);
+  EXPECT_EQ(groups.second, H5D_CHUNKED);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["summary"]["finished_requests"].get<double>(), 2000.0);
 }
 
 TEST(CliWriteError, FullDiskLeavesNoHalfWrittenFileSaysSoAndExitsOne) {

@@ -93,7 +93,9 @@ struct SimulatedRun {
   std::unique_ptr<MetricsRecorder> recorder;
   RunSummary summary;
 
-  explicit SimulatedRun(std::int64_t stop_after_steps = 0) {
+  // `writer`: stream the per-step rows into it in blocks of `block_rows` (RecorderOptions::iteration_sink).
+  explicit SimulatedRun(std::int64_t stop_after_steps = 0, ResultsFileWriter* writer = nullptr,
+                        std::size_t block_rows = 0) {
     SimulationSetup setup;
     setup.serving.block_size = 16;
     setup.serving.max_num_seqs = 32;
@@ -108,6 +110,10 @@ struct SimulatedRun {
     options.max_batch_size = setup.serving.max_num_seqs;
     options.time_series_interval_ns = kSampleIntervalNs;
     options.latency = &latency;
+    if (writer != nullptr) {
+      options.iteration_sink = [writer](const IterationColumns& rows) { writer->append_iterations(rows); };
+      options.iteration_block_rows = block_rows;
+    }
     recorder = std::make_unique<MetricsRecorder>(options);
     std::atomic<bool> stop{false};
     StoppingObserver observer(*recorder, stop, stop_after_steps);
@@ -339,6 +345,54 @@ TEST_F(ResultsFile, IterationsAndOperatorTimesAgreeWithTheLatencyModel) {
   EXPECT_NEAR(by_name.at(to_string(Operator::kAttentionPrefill)), static_cast<double>(prefill_total) * 10e-6, 1e-9);
   EXPECT_NEAR(by_name.at(to_string(Operator::kAttentionDecode)), static_cast<double>(decode_total) * 20e-6, 1e-9);
   EXPECT_NEAR(operator_total, duration_total, 1e-9);
+}
+
+// Streaming (ResultsFileWriter + RecorderOptions::iteration_sink, issue 13): the per-step rows, handed over
+// in blocks of 7 during the run (the last block partial), make the same /iterations table as a run that
+// kept them all in memory, column by column and value by value; only the storage layout differs
+// (chunked, extendible). The recorder keeps no row once they are streamed.
+TEST_F(ResultsFile, AStreamedPerStepTableHoldsExactlyTheRowsOfOneKeptInMemory) {
+  const SimulatedRun kept;
+  const fs::path kept_path = dir_ / "kept.h5";
+  write_results_hdf5(kept_path, kept.content(), OverwritePolicy::kRefuse);
+  {
+    ResultsFileWriter writer(path_, OverwritePolicy::kRefuse);
+    const SimulatedRun streamed(0, &writer, 7);
+    EXPECT_EQ(streamed.recorder->iterations().size(), 0U) << "rows left in memory";
+    EXPECT_EQ(streamed.recorder->iteration_rows_streamed(), streamed.outcome.steps);
+    ASSERT_NE(streamed.outcome.steps % 7, 0) << "the test wants a partial last block";
+    EXPECT_TRUE(fs::exists(dir_ / ("results.h5.tmp-" + std::to_string(::getpid())))) << "written while running";
+    EXPECT_FALSE(fs::exists(path_)) << "visible before finish()";
+    writer.finish(streamed.content());
+  }
+  H5::H5File a(kept_path.string(), H5F_ACC_RDONLY);
+  H5::H5File b(path_.string(), H5F_ACC_RDONLY);
+  const std::vector<std::string> columns = datasets_in(a, "/iterations");
+  ASSERT_EQ(columns.size(), 13U);
+  EXPECT_EQ(datasets_in(b, "/iterations"), columns);
+  for (const std::string& column : columns) {
+    const H5::DataSet x = a.openDataSet(column);
+    const H5::DataSet y = b.openDataSet(column);
+    EXPECT_EQ(x.getDataType(), y.getDataType()) << column;
+    EXPECT_EQ(read_string_attribute(x, "units"), read_string_attribute(y, "units")) << column;
+    EXPECT_EQ(read_column<double>(x, H5::PredType::NATIVE_DOUBLE), read_column<double>(y, H5::PredType::NATIVE_DOUBLE))
+        << column;
+    EXPECT_EQ(x.getCreatePlist().getLayout(), H5D_CONTIGUOUS) << column;
+    EXPECT_EQ(y.getCreatePlist().getLayout(), H5D_CHUNKED) << column;
+  }
+  EXPECT_EQ(length_of(b.openDataSet("/iterations/step_index")), static_cast<std::size_t>(kept.outcome.steps));
+  EXPECT_EQ(read_column<double>(a.openDataSet("/requests/e2e_s"), H5::PredType::NATIVE_DOUBLE).size(),
+            read_column<double>(b.openDataSet("/requests/e2e_s"), H5::PredType::NATIVE_DOUBLE).size());
+}
+
+// A writer given up before finish() (an error in the run, an exception) leaves nothing behind.
+TEST_F(ResultsFile, AStreamingWriterDestroyedBeforeFinishLeavesNoFile) {
+  {
+    ResultsFileWriter writer(path_, OverwritePolicy::kRefuse);
+    const SimulatedRun streamed(0, &writer, 5);
+    EXPECT_EQ(directory_entries().size(), 1U);
+  }
+  EXPECT_TRUE(directory_entries().empty());
 }
 
 TEST_F(ResultsFile, TheTimeSeriesIsAnIncreasingGridWithUtilisationBetweenZeroAndOne) {

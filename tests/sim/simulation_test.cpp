@@ -107,6 +107,33 @@ TEST_P(SimulationVersions, SameInputsGiveIdenticalResults) {
   EXPECT_EQ(a.end_ns, b.end_ns);
 }
 
+// SimulationSetup::release_workload: a caller that gives its workload up gets it freed once the request
+// states are built, and exactly the same run (arrival times are then read from the states).
+TEST_P(SimulationVersions, ReleasingTheWorkloadFreesItAndChangesNothing) {
+  const AffineLatency latency;
+  const Workload workload = make_workload(700, 5, 2 * kNsPerMs);
+  Simulation kept(make_setup(workload, latency, GetParam(), 300));
+  const SimulationOutcome a = kept.run(nullptr);
+  Workload given = workload;
+  SimulationSetup setup = make_setup(given, latency, GetParam(), 300);
+  setup.release_workload = &given;
+  Simulation released(setup);
+  const SimulationOutcome b = released.run(nullptr);
+  EXPECT_TRUE(given.empty());
+  EXPECT_EQ(given.capacity(), 0U) << "emptied but not freed";
+  ASSERT_EQ(a.requests.size(), b.requests.size());
+  for (std::size_t i = 0; i < a.requests.size(); ++i) {
+    EXPECT_EQ(a.requests[i].arrival_ns, b.requests[i].arrival_ns);
+    EXPECT_EQ(a.requests[i].first_scheduled_ns, b.requests[i].first_scheduled_ns);
+    EXPECT_EQ(a.requests[i].first_token_ns, b.requests[i].first_token_ns);
+    EXPECT_EQ(a.requests[i].completion_ns, b.requests[i].completion_ns);
+    EXPECT_EQ(a.requests[i].preemptions, b.requests[i].preemptions);
+  }
+  EXPECT_EQ(a.end_ns, b.end_ns);
+  EXPECT_EQ(a.steps, b.steps);
+  EXPECT_GT(a.end_ns, 700 * 2 * kNsPerMs - 2 * kNsPerMs) << "the arrivals were spread as given";
+}
+
 INSTANTIATE_TEST_SUITE_P(BothEngines, SimulationVersions,
                          ::testing::Values(SchedulerVersion::kV0, SchedulerVersion::kV1),
                          [](const ::testing::TestParamInfo<SchedulerVersion>& param_info) {

@@ -12,6 +12,7 @@
 // The file is written to a temporary name and renamed when complete: never half-written.
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,5 +74,29 @@ struct ResultsContent {
 [[nodiscard]] std::vector<ScalarEntry> summary_entries(const RunSummary& summary);
 
 void write_results_hdf5(const std::filesystem::path& path, const ResultsContent& content, OverwritePolicy policy);
+
+// The same file, opened before the run so that the per-step table can be streamed into it while the run
+// goes (issue 13: memory does not grow with the steps): pass append_iterations as the recorder's
+// RecorderOptions::iteration_sink, then finish() with the content once the run is summarised. Until
+// finish() returns, the file exists only under its temporary name (removed on any error, on destruction
+// and on a signal, as write_results_hdf5's). Errors: std::runtime_error "write error on '<path>': ...;
+// nothing was written"; UsageError for a path that exists (kRefuse) or cannot be written.
+class ResultsFileWriter {
+ public:
+  ResultsFileWriter(const std::filesystem::path& path, OverwritePolicy policy);
+  ~ResultsFileWriter();
+  ResultsFileWriter(const ResultsFileWriter&) = delete;
+  ResultsFileWriter& operator=(const ResultsFileWriter&) = delete;
+  // Appends a block of per-step rows to /iterations (a chunked table created by the first block).
+  void append_iterations(const IterationColumns& rows);
+  // Writes everything else (and the rows of content.recorder->iterations() not appended yet), closes the
+  // file and renames it onto the path. Call once.
+  void finish(const ResultsContent& content);
+
+ private:
+  struct Impl;
+  std::filesystem::path path_;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace moesim

@@ -2,6 +2,7 @@
 // Metrics: what the simulation announces, recorded and summarised. Every metric is defined once, in
 // docs/metrics.md; the names here are the names there and in the HDF5 file.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ struct Distribution {
 // Quantile q in [0, 1] of sorted values, linear interpolation (numpy "linear").
 [[nodiscard]] double quantile_sorted(std::span<const double> sorted, double q);
 
+struct IterationColumns;
+
 struct RecorderOptions {
   bool per_iteration = true;
   std::int64_t iteration_sample_every = 1;
@@ -36,6 +39,12 @@ struct RecorderOptions {
   std::int32_t max_batch_size = 256;        // histogram bound for exact batch-size percentiles
   const StepLatencyModel* latency = nullptr;  // for the per-operator time breakdown (may be null)
   std::int32_t expert_parallel_gpus = 0;      // > 0: a lockstep expert-parallel run over this many GPUs per stage
+  // Streaming of the per-iteration table (issue 13): when set, each time `iteration_block_rows` rows are
+  // recorded they are handed to the sink (the results file appends them) and dropped from memory, so
+  // memory does not grow with the number of steps; finish() then hands over the last, partial block.
+  // A run with fewer rows never calls it: iterations() holds them all. Unset: every row stays in memory.
+  std::function<void(const IterationColumns&)> iteration_sink;
+  std::size_t iteration_block_rows = 16384;  // 1.4 MB of rows (88 bytes each)
 };
 
 // Columns of the per-iteration table (one row per recorded step).
@@ -54,6 +63,9 @@ struct IterationColumns {
   std::vector<std::int64_t> running;
   std::vector<std::int32_t> preempted;
   std::vector<std::int64_t> group_step;  // lockstep runs only: the group step (group_steps table)
+
+  [[nodiscard]] std::size_t size() const { return replica.size(); }
+  void clear();  // every column emptied, capacity kept
 };
 
 // Lockstep (expert-parallel) runs: one row per group step (all DP ranks together).
@@ -100,7 +112,10 @@ class MetricsRecorder final : public SimulationObserver {
   // Emits the time-series samples up to and including `end_ns` (call once after the run).
   void finish(SimTimeNs end_ns);
 
+  // The recorded rows still in memory (all of them unless RecorderOptions::iteration_sink streamed some).
   [[nodiscard]] const IterationColumns& iterations() const { return iterations_; }
+  // Rows handed to RecorderOptions::iteration_sink so far (0 without a sink or for a short run).
+  [[nodiscard]] std::int64_t iteration_rows_streamed() const { return iteration_rows_streamed_; }
   [[nodiscard]] const TimeSeriesColumns& time_series() const { return time_series_; }
   [[nodiscard]] const GroupStepColumns& group_steps() const { return group_steps_; }
   [[nodiscard]] const ExpertLoadColumns& expert_load() const { return expert_load_; }
@@ -127,6 +142,7 @@ class MetricsRecorder final : public SimulationObserver {
 
   RecorderOptions options_;
   IterationColumns iterations_;
+  std::int64_t iteration_rows_streamed_ = 0;
   TimeSeriesColumns time_series_;
   GroupStepColumns group_steps_;
   ExpertLoadColumns expert_load_;

@@ -74,6 +74,10 @@ struct SimulationSetup {
   // (in workload order) is issued, with its arrival time set to that moment, when an earlier one finishes
   // or is rejected. The workload's own arrival times are then ignored.
   std::int64_t max_concurrency = 0;
+  // Optional, the same object as `workload`, given up by the caller: freed as soon as the request states
+  // are built from it (the run reads arrival times from the states), 24 bytes per request less at the
+  // peak of a long run (issue 13). Null: the workload is only read.
+  Workload* release_workload = nullptr;
 };
 
 struct SimulationOutcome {

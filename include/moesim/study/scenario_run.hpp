@@ -3,6 +3,7 @@
 // sweeps) call for every point, with no CLI code in the path. `moesim run` does the same steps and also
 // keeps the per-request / per-step tables for its HDF5 file.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,11 +43,18 @@ struct ScenarioRunOptions {
   // Record the scenario's `output:` tables (per step, time series) and return them with the outcome.
   bool keep_tables = false;
   bool use_fast_v0 = true;      // false: the reference V0 scheduler (benchmarks)
+  // With keep_tables: the per-step rows are streamed here in blocks (RecorderOptions::iteration_sink;
+  // ResultsFileWriter::append_iterations) instead of all being kept in memory.
+  std::function<void(const IterationColumns&)> iteration_sink;
 };
 
 // Simulates `scenario` on an already built workload (the caller builds it once and reuses it; the
 // scenario's own workload section is not read). Deterministic: same inputs, same result, on any thread.
 [[nodiscard]] ScenarioRunResult simulate_scenario(const Scenario& scenario, const Workload& workload,
+                                                  const ScenarioRunOptions& options = {});
+// The same, taking the workload and freeing it as soon as the simulation has built its request states
+// from it: for a caller that runs it once (`moesim run`), 24 bytes per request less at the peak.
+[[nodiscard]] ScenarioRunResult simulate_scenario(const Scenario& scenario, Workload&& workload,
                                                   const ScenarioRunOptions& options = {});
 
 }  // namespace moesim::study
