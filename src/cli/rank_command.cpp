@@ -14,6 +14,7 @@
 
 #include "moesim/cli/commands.hpp"
 #include "moesim/cli/program_options.hpp"
+#include "moesim/cli/progress.hpp"
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/errors.hpp"
 #include "moesim/common/interrupt.hpp"
@@ -27,51 +28,6 @@ namespace moesim::cli {
 namespace {
 
 constexpr int kExitInterrupted = 130;  // SIGINT's 128 + 2, when no signal number is known
-
-// Progress on stderr: a bar with rate and time left at a terminal, a plain line every 5 s otherwise.
-class Progress {
- public:
-  Progress(std::ostream& err, bool quiet) : err_(err), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0) {}
-  void operator()(std::int64_t done, std::int64_t total) {
-    if (quiet_ || total <= 0) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (total != total_) {
-      total_ = total;
-      phase_start_ = now;
-      last_ = now - std::chrono::seconds(10);
-      ++phase_;
-    }
-    const double elapsed = std::chrono::duration<double>(now - phase_start_).count();
-    const bool finished = done >= total;
-    if (!tty_ && !finished && now - last_ < std::chrono::seconds(5)) return;
-    if (!tty_ && finished && reported_done_ == phase_) return;
-    last_ = now;
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
-    const double left = rate > 0 ? static_cast<double>(total - done) / rate : 0;
-    std::ostringstream line;
-    line << "rank: phase " << phase_ << " " << done << "/" << total << " (" << std::fixed << std::setprecision(1)
-         << rate << "/s, " << std::setprecision(0) << left << " s left)";
-    if (tty_) {
-      const int width = 30;
-      const auto filled = static_cast<int>(width * static_cast<double>(done) / static_cast<double>(total));
-      err_ << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
-           << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << line.str() << (finished ? "\n" : "")
-           << std::flush;
-    } else {
-      err_ << line.str() << "\n";
-    }
-    if (finished) reported_done_ = phase_;
-  }
-
- private:
-  std::ostream& err_;
-  bool quiet_;
-  bool tty_;
-  std::int64_t total_ = -1;
-  int phase_ = 0;
-  int reported_done_ = 0;
-  std::chrono::steady_clock::time_point phase_start_, last_;
-};
 
 }  // namespace
 
@@ -156,7 +112,7 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     err << "moesim rank: resuming from " << *output_path << " (" << resumed.size() << " deployments recorded)\n";
   }
 
-  Progress progress(err, vm.count("quiet") != 0U);
+  Progress progress(err, vm.count("quiet") != 0U, "rank", "", true);
   study::RankOptions rank_options;
   rank_options.jobs = jobs;
   rank_options.stop = &interrupt::stop_flag();

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "moesim/common/parallel.hpp"
 #include "moesim/scaling/allocation.hpp"
 #include "moesim/study/scenario_run.hpp"
 #include "moesim/workload/workload.hpp"
@@ -20,49 +21,6 @@
 namespace moesim::study {
 
 namespace {
-
-// ------------------------------------------------------------------ execution
-// Runs task(i) for i in [0, n) on `jobs` threads (the caller's thread drives progress). Results are
-// written by index, so the outcome does not depend on the job count or the order of completion.
-void parallel_for(std::size_t n, int jobs, const std::function<void(std::size_t)>& task,
-                  const std::atomic<bool>* stop, const std::function<void(std::int64_t, std::int64_t)>& progress,
-                  std::atomic<std::int64_t>& done, std::int64_t total, const std::function<void()>& tick = {}) {
-  std::atomic<std::size_t> next{0};
-  // The first exception of any task (a bad input met only while pricing, an internal error) stops the
-  // other workers and is rethrown on the caller's thread after they joined: never std::terminate.
-  std::atomic<bool> failed{false};
-  std::exception_ptr first_error;
-  std::mutex error_mutex;
-  auto worker = [&] {
-    for (;;) {
-      if ((stop != nullptr && stop->load()) || failed.load()) return;
-      const std::size_t i = next.fetch_add(1);
-      if (i >= n) return;
-      try {
-        task(i);
-      } catch (...) {
-        const std::lock_guard<std::mutex> lock(error_mutex);
-        if (!first_error) first_error = std::current_exception();
-        failed.store(true);
-        return;
-      }
-    }
-  };
-  const int threads = std::max(1, std::min<int>(jobs, static_cast<int>(std::max<std::size_t>(n, 1))));
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  if (progress || tick) {
-    // Poll rather than call back from workers: the callbacks print / write and need not be thread-safe.
-    while (next.load() < n && !(stop != nullptr && stop->load()) && !failed.load()) {
-      if (progress) progress(done.load(), total);
-      if (tick) tick();
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-  }
-  for (std::thread& t : pool) t.join();
-  if (first_error) std::rethrow_exception(first_error);
-  if (progress) progress(done.load(), total);
-}
 
 Scenario scenario_for(const Scenario& base, const ModelArchitecture* arch, const Layout& layout) {
   Scenario s = base;
@@ -644,7 +602,7 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
   std::atomic<std::int64_t> done{0};
   const std::int64_t total_saturation = static_cast<std::int64_t>(jobs.size());
   parallel_for(
-      jobs.size(), options.jobs,
+      jobs.size(),
       [&](std::size_t i) {
         const Job& job = jobs[i];
         const Layout layout = result.architectures[job.arch].deployments[job.layout].layout;
@@ -661,7 +619,7 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
         }
         done.fetch_add(1);
       },
-      options.stop, options.progress, done, total_saturation, tick);
+      ParallelForOptions{options.jobs, options.stop, options.progress, &done, total_saturation, tick});
   for (PricedArchitecture& p : result.architectures) choose_best(p);
 
   // 3. SLO: the cheapest deployments at saturation get a rate search each.
@@ -682,7 +640,7 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
     }
     std::atomic<std::int64_t> slo_done{0};
     parallel_for(
-        slo_jobs.size(), options.jobs,
+        slo_jobs.size(),
         [&](std::size_t i) {
           const Job& job = slo_jobs[i];
           DeploymentResult d;
@@ -707,7 +665,8 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
           }
           slo_done.fetch_add(1);
         },
-        options.stop, options.progress, slo_done, static_cast<std::int64_t>(slo_jobs.size()), tick);
+        ParallelForOptions{options.jobs, options.stop, options.progress, &slo_done,
+                           static_cast<std::int64_t>(slo_jobs.size()), tick});
     for (PricedArchitecture& p : result.architectures) choose_best(p);
   }
   rank_priced(spec, result);
@@ -743,7 +702,7 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
     }
     std::atomic<std::int64_t> alg_done{0};
     parallel_for(
-        result.bounded.size(), options.jobs,
+        result.bounded.size(),
         [&](std::size_t i) {
           BoundedRow& b = result.bounded[i];
           try {
@@ -767,7 +726,8 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
           }
           alg_done.fetch_add(1);
         },
-        options.stop, options.progress, alg_done, static_cast<std::int64_t>(result.bounded.size()));
+        ParallelForOptions{options.jobs, options.stop, options.progress, &alg_done,
+                           static_cast<std::int64_t>(result.bounded.size()), {}});
   }
   result.simulations = simulations.load();
   result.interrupted = options.stop != nullptr && options.stop->load();
