@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -92,6 +93,12 @@ int sweep_command(const std::vector<std::string>& args, std::ostream& out, std::
       ("dry-run", "check the sweep and every point, list the points, run nothing")
       ("quiet,q", "no progress on stderr")
       ("checkpoint-interval", po::value<double>()->default_value(10), "seconds between saves of finished points to -o");
+  // Not shown in --help: for tests only. Stops the sweep as a signal would once this many points have
+  // finished (a deterministic interrupt for the --resume tests).
+  po::options_description hidden;
+  hidden.add_options()("stop-after", po::value<std::int64_t>(), "stop after N points (tests)");
+  po::options_description all_options;
+  all_options.add(options).add(hidden);
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
@@ -108,7 +115,7 @@ int sweep_command(const std::vector<std::string>& args, std::ostream& out, std::
   OverwritePolicy policy = OverwritePolicy::kRefuse;
   std::exception_ptr preparation_error;
   try {
-    parse_options(args, options, positional, vm);
+    parse_options(args, all_options, positional, vm);
     if (vm.count("help") != 0U) {
       if (mpi.rank() == 0) out << options << "\n";
       return 0;
@@ -199,6 +206,8 @@ int sweep_command(const std::vector<std::string>& args, std::ostream& out, std::
       write_partial();
     };
   }
+  const std::int64_t stop_after =
+      vm.count("stop-after") != 0U ? vm["stop-after"].as<std::int64_t>() : std::numeric_limits<std::int64_t>::max();
   std::optional<interrupt::CooperativeStop> cooperative(std::in_place);
   try {
     parallel_for(
@@ -210,7 +219,7 @@ int sweep_command(const std::vector<std::string>& args, std::ostream& out, std::
             const std::lock_guard<std::mutex> lock(results_mutex);
             results[i] = std::move(r);
           }
-          done.fetch_add(1);
+          if (done.fetch_add(1) + 1 >= stop_after) interrupt::stop_flag().store(true);
         },
         pool);
   } catch (const std::exception& e) {
