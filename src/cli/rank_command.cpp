@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <iomanip>
 #include <iostream>
@@ -22,12 +23,46 @@
 #include "moesim/study/rank.hpp"
 #include "moesim/study/rank_output.hpp"
 #include "moesim/study/study.hpp"
+#include "moesim/workload/workload.hpp"
 
 namespace moesim::cli {
 
 namespace {
 
 constexpr int kExitInterrupted = 130;  // SIGINT's 128 + 2, when no signal number is known
+
+// As `moesim run` warns (issue 11: rejected requests silently changed what throughput and cost covered):
+// the study's requests whose prompt vLLM refuses outright, the same for every design, since the designs
+// share the study's serving settings and max_position_embeddings. V0 without chunked prefill refuses a
+// prompt above min(max_model_len, max_num_batched_tokens); V0 chunked and V1 one above max_model_len
+// (src/scheduler/replica_scheduler.cpp). Requests that need more KV blocks than a replica has depend on
+// the deployment and are not counted here.
+void warn_unservable(std::ostream& err, const Scenario& base) {
+  const ServingConfig& sv = base.serving;
+  const bool v0_whole_prompt = sv.scheduler == SchedulerVersion::kV0 && !sv.enable_chunked_prefill;
+  const std::int64_t limit = v0_whole_prompt ? std::min<std::int64_t>(sv.max_model_len, sv.max_num_batched_tokens)
+                                             : static_cast<std::int64_t>(sv.max_model_len);
+  const Workload workload = build_workload(base.workload);
+  std::int64_t rejected = 0;
+  double rejected_tokens = 0, all_tokens = 0;
+  for (const RequestSpec& r : workload) {
+    const double tokens = static_cast<double>(r.prompt_tokens) + static_cast<double>(r.output_tokens);
+    all_tokens += tokens;
+    if (r.prompt_tokens > limit) {
+      ++rejected;
+      rejected_tokens += tokens;
+    }
+  }
+  if (rejected == 0 || workload.empty()) return;
+  err << "moesim rank: warning: " << rejected << " of " << workload.size() << " requests (" << std::fixed
+      << std::setprecision(1) << 100.0 * static_cast<double>(rejected) / static_cast<double>(workload.size())
+      << " % of requests, " << 100.0 * rejected_tokens / all_tokens
+      << " % of requested prompt + output tokens) cannot be served: prompts longer than vLLM accepts, max_model_len ("
+      << sv.max_model_len << " tokens)";
+  if (v0_whole_prompt) err << " or, without chunked prefill, max_num_batched_tokens (" << sv.max_num_batched_tokens << ")";
+  err << "; every design's simulations reject them, and throughputs and costs cover the other requests only\n"
+      << std::defaultfloat;
+}
 
 }  // namespace
 
@@ -112,6 +147,7 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     err << "moesim rank: resuming from " << *output_path << " (" << resumed.size() << " deployments recorded)\n";
   }
 
+  warn_unservable(err, spec.base);
   Progress progress(err, vm.count("quiet") != 0U, "rank", "", true);
   study::RankOptions rank_options;
   rank_options.jobs = jobs;

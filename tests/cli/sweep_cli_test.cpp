@@ -151,5 +151,38 @@ TEST_F(CliSweep, ScenarioShowIsRunPrintScenario) {
   EXPECT_THAT(expect_exit(2, {"scenario", "list"}).err, HasSubstr("usage: moesim scenario show"));
 }
 
+// A tiny ranking study: dense vs 8 experts at one budget, one GPU, 60 requests.
+std::string tiny_study() {
+  return "name: tiny-study\nstudy:\n  budgets_flops: [1.0e20]\n  experts: [1, 8]\n  top_k: 2\n"
+         "  laws: [" + source_path("data/laws/moe-clark-sbase.yaml") + "]\n"
+         "  architecture: {head_dim: 128, num_kv_heads: 0, vocab_size: 32000, max_position_embeddings: 4096, "
+         "max_tensor_parallel: 1}\n  max_gpus: 1\n  expert_parallel_layouts: false\n"
+         "cluster: {gpu: A100-SXM-40GB, nodes: 1, gpus_per_node: 1, cost_per_gpu_hour_usd: 4.1}\n"
+         "serving: {scheduler: v0}\n"
+         "workload:\n  prompt_tokens: {distribution: lognormal, mean: 160, stddev: 180, min: 4, max: 20000}\n"
+         "  output_tokens: {distribution: uniform, low: 4, high: 64}\n  arrivals: {process: all_at_zero}\n"
+         "  num_requests: 60\n  seed: 1\n";
+}
+
+TEST_F(CliSweep, ARankSweepGivesTheBestDesignPerPointAndRankWarnsAboutUnservableRequests) {
+  dir_.write("study.yaml", tiny_study());
+  // x40: prompts above 4096 tokens (V0 without chunked prefill: also max_num_batched_tokens 4096).
+  const CommandResult r = expect_exit(0, {"rank", "study.yaml", "-q", "--no-algorithms", "--set", "workload.prompt_scale=40"});
+  EXPECT_THAT(r.err, HasSubstr("moesim rank: warning: "));
+  EXPECT_THAT(r.err, HasSubstr("cannot be served: prompts longer than vLLM accepts, max_model_len (4096 tokens)"));
+  EXPECT_EQ(expect_exit(0, {"rank", "study.yaml", "-q", "--no-algorithms"}).err, "");
+
+  dir_.write("rank-sweep.yaml", tiny_study() + "sweep:\n  run: rank\n  over:\n"
+                                              "    - {path: workload.prompt_scale, values: [1, 4]}\n");
+  const CommandResult s = expect_exit(0, {"sweep", "rank-sweep.yaml", "-o", "r.h5", "--csv", "r.csv", "-q"});
+  EXPECT_THAT(s.out, HasSubstr("2 points (cartesian, run through rank)"));
+  const std::string csv = slurp(dir_.path() / "r.csv");
+  EXPECT_EQ(csv.rfind("point,workload.prompt_scale,done,designs,servable_designs,best_design,", 0), 0U) << csv;
+  // Both points ranked 2 designs and named a best one (E1 or E8 at 1e20 FLOPs, loss-optimal).
+  EXPECT_THAT(csv, HasSubstr("\n0,1,1,2,2,E"));
+  EXPECT_THAT(csv, HasSubstr("\n1,4,1,2,2,E"));
+  EXPECT_THAT(csv, HasSubstr("@1e+20/r1,"));
+}
+
 }  // namespace
 }  // namespace moesim::test
