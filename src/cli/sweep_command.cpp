@@ -117,7 +117,13 @@ int sweep_command(const std::vector<std::string>& args, std::ostream& out, std::
   try {
     parse_options(args, all_options, positional, vm);
     if (vm.count("help") != 0U) {
-      if (mpi.rank() == 0) out << options << "\n";
+      if (mpi.rank() == 0) {
+        out << options << "\n"
+            << (Distributed::built_with_mpi()
+                    ? "MPI: built in; under `mpirun -np N moesim sweep ...` or `srun --mpi=pmix ...` the points are "
+                      "shared out round-robin and rank 0 writes the file (docs/what-if.md)\n"
+                    : "MPI: not built in (no MPI library found at build time); one process, --jobs threads\n");
+      }
       return 0;
     }
     if (vm.count("study") == 0U) throw UsageError("needs a sweep file: moesim sweep study.yaml -o sweep.h5");
