@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -17,7 +18,12 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& task, c
   std::atomic<bool> failed{false};
   std::exception_ptr first_error;
   std::mutex error_mutex;
-  auto worker = [&] {
+  // The driving thread sleeps between progress calls but wakes as soon as every worker has ended (a
+  // sweep of many short points must not wait out a polling period at the end).
+  std::mutex finished_mutex;
+  std::condition_variable finished_cv;
+  int finished_workers = 0;
+  auto work = [&] {
     for (;;) {
       if ((stop != nullptr && stop->load()) || failed.load()) return;
       const std::size_t i = next.fetch_add(1);
@@ -32,6 +38,12 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& task, c
       }
     }
   };
+  auto worker = [&] {
+    work();
+    const std::lock_guard<std::mutex> lock(finished_mutex);
+    ++finished_workers;
+    finished_cv.notify_all();
+  };
   const auto done = [&]() -> std::int64_t {
     return options.done_counter != nullptr ? options.done_counter->load() : 0;
   };
@@ -41,10 +53,11 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t)>& task, c
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   if (options.progress || options.tick) {
     // Poll rather than call back from workers: the callbacks print / write and need not be thread-safe.
-    while (next.load() < n && !(stop != nullptr && stop->load()) && !failed.load()) {
+    for (;;) {
       if (options.progress) options.progress(done(), options.total);
       if (options.tick) options.tick();
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::unique_lock<std::mutex> lock(finished_mutex);
+      if (finished_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return finished_workers == threads; })) break;
     }
   }
   for (std::thread& t : pool) t.join();
