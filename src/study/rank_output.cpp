@@ -284,12 +284,17 @@ std::string csv_quote(const std::string& s) {
   return q + "\"";
 }
 
+// The shortest of 15 and 17 significant digits that reads back as the same double: exact, and 0.1 stays
+// "0.1" rather than "0.10000000000000001".
 std::string number_text(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   std::ostringstream s;
-  s << std::setprecision(17) << v;
-  return s.str();
+  s << std::setprecision(15) << v;
+  if (std::stod(s.str()) == v) return s.str();
+  std::ostringstream exact;
+  exact << std::setprecision(17) << v;
+  return exact.str();
 }
 
 std::string fmt(double v, int precision, bool fixed = true) {

@@ -37,7 +37,7 @@ void write_rank_hdf5(const std::filesystem::path& path, const StudySpec& spec, c
 // One CSV per table: <stem>.<table>.csv beside `path` (RFC 4180 quoting).
 void write_rank_csv(const std::filesystem::path& path, const std::vector<Table>& tables, OverwritePolicy policy);
 
-// Shared by rank and sweep: one table as CSV text (RFC 4180 quoting, numbers with 17 significant
+// Shared by rank and sweep: one table as CSV text (RFC 4180 quoting, numbers with the fewest of 15 or 17 significant
 // digits so they read back exactly), one table as an HDF5 group (a dataset per column with its units
 // and description), and a group read back (numeric columns as doubles, string columns as text; columns
 // in the file's order). read_table_hdf5 fills the string root attributes named in `text_attributes`
