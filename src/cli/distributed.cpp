@@ -98,6 +98,31 @@ std::vector<std::string> Distributed::gather(const std::string& mine) const {
   return {mine};
 }
 
+std::vector<std::string> Distributed::all_gather(const std::string& mine) const {
+#ifdef MOESIM_WITH_MPI
+  if (initialised_) {
+    const int count = static_cast<int>(mine.size());
+    std::vector<int> counts(static_cast<std::size_t>(size_), 0);
+    MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+    std::vector<int> offsets(static_cast<std::size_t>(size_), 0);
+    long long total = 0;
+    for (int r = 0; r < size_; ++r) {
+      offsets[static_cast<std::size_t>(r)] = static_cast<int>(total);
+      total += counts[static_cast<std::size_t>(r)];
+    }
+    std::string all(static_cast<std::size_t>(total), '\0');
+    MPI_Allgatherv(mine.data(), count, MPI_CHAR, all.data(), counts.data(), offsets.data(), MPI_CHAR, MPI_COMM_WORLD);
+    std::vector<std::string> parts;
+    for (int r = 0; r < size_; ++r) {
+      parts.push_back(all.substr(static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]),
+                                 static_cast<std::size_t>(counts[static_cast<std::size_t>(r)])));
+    }
+    return parts;
+  }
+#endif
+  return {mine};
+}
+
 int Distributed::first_failed(bool failed) const {
 #ifdef MOESIM_WITH_MPI
   if (initialised_) {

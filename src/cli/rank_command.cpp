@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "moesim/cli/commands.hpp"
+#include "moesim/cli/distributed.hpp"
 #include "moesim/cli/program_options.hpp"
 #include "moesim/cli/progress.hpp"
 #include "moesim/common/atomic_file.hpp"
@@ -64,9 +65,12 @@ void warn_unservable(std::ostream& err, const Scenario& base) {
       << std::defaultfloat;
 }
 
-}  // namespace
+// Where a process of an MPI run is: a failure while preparing is agreed on by every process (the lowest
+// failing one reports it, all exit 2); one while pricing aborts the whole job.
+enum class Stage { kPreparing, kPricing, kWriting };
 
-int rank_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int rank_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const Distributed& mpi,
+              Stage& stage) {
   namespace po = boost::program_options;
   po::options_description options("moesim rank [study.yaml] [options]");
   options.add_options()
@@ -88,7 +92,7 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
   po::variables_map vm;
   parse_options(args, options, positional, vm);
   if (vm.count("help") != 0U) {
-    out << options << "\n";
+    if (mpi.rank() == 0) out << options << "\n";
     return 0;
   }
   const std::string format = vm["format"].as<std::string>();
@@ -128,7 +132,7 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     }
   }
   if (vm.count("print-study") != 0U) {
-    out << study_text;
+    if (mpi.rank() == 0) out << study_text;
     return 0;
   }
   const bool resume = vm.count("resume") != 0U;
@@ -139,25 +143,32 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
   if (vm.count("output") != 0U) {
     output_path = vm["output"].as<std::string>();
     if (resume && std::filesystem::exists(*output_path)) resumed = study::read_rank_resume(*output_path, study_text);
-    AtomicOutputPath probe(*output_path, policy);  // fail now (exists, unwritable), not after the study
+    if (mpi.rank() == 0) AtomicOutputPath probe(*output_path, policy);  // fail now, not after the study
   } else if (resume) {
     throw UsageError("--resume needs -o FILE (the ranking file of the interrupted run)");
   }
-  if (resume && !resumed.empty() && vm.count("quiet") == 0U) {
+  if (resume && !resumed.empty() && vm.count("quiet") == 0U && mpi.rank() == 0) {
     err << "moesim rank: resuming from " << *output_path << " (" << resumed.size() << " deployments recorded)\n";
   }
 
-  warn_unservable(err, spec.base);
-  Progress progress(err, vm.count("quiet") != 0U, "rank", "", true);
+  if (mpi.rank() == 0) warn_unservable(err, spec.base);
+  Progress progress(err, vm.count("quiet") != 0U || mpi.rank() != 0, "rank", "", true);
   study::RankOptions rank_options;
   rank_options.jobs = jobs;
   rank_options.stop = &interrupt::stop_flag();
-  rank_options.algorithms = vm.count("no-algorithms") == 0U;
+  // Algorithms 1-2 run on rank 0 only (after the pricing every process shares).
+  rank_options.algorithms = vm.count("no-algorithms") == 0U && mpi.rank() == 0;
+  if (mpi.active()) {
+    // Under mpirun / srun: the pricing jobs are shared out round-robin (docs/rank.md, "Distributed").
+    rank_options.shard_index = mpi.rank();
+    rank_options.shard_count = mpi.size();
+    rank_options.all_gather = [&mpi](const std::string& mine) { return mpi.all_gather(mine); };
+  }
   rank_options.progress = [&progress](std::int64_t done, std::int64_t total) { progress(done, total); };
   if (resume) rank_options.resume = &resumed;
   rank_options.checkpoint_interval_s = vm["checkpoint-interval"].as<double>();
   if (!(rank_options.checkpoint_interval_s > 0)) throw UsageError("--checkpoint-interval must be > 0 s");
-  if (output_path) {
+  if (output_path && !mpi.active()) {
     // Finished work is saved as it completes (every 30 s, atomically: a valid file marked incomplete),
     // so a kill -9 or a crash loses at most that much; --resume continues from it.
     rank_options.checkpoint = [&](const study::RankResult& partial) {
@@ -167,9 +178,17 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
   }
   // A signal during the simulations stops the study and the finished part is written marked incomplete;
   // one while the final files are written removes the temporary file and ends the process.
+  if (mpi.active() && mpi.first_failed(false) >= 0) return 2;  // another process failed to prepare
+  stage = Stage::kPricing;
   std::optional<interrupt::CooperativeStop> cooperative(std::in_place);
   const study::RankResult result = study::run_rank(spec, rank_options);
   cooperative.reset();
+  stage = Stage::kWriting;
+  if (mpi.rank() != 0) {
+    if (!result.interrupted) return 0;
+    const int code = interrupt::exit_code_for_signal();
+    return code != 0 ? code : kExitInterrupted;
+  }
   const std::vector<study::Table> tables = study::rank_tables(spec, result);
   if (format == "json") {
     out << study::rank_json(spec, tables, result) << "\n";
@@ -189,6 +208,30 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     return code != 0 ? code : kExitInterrupted;
   }
   return 0;
+}
+
+}  // namespace
+
+int rank_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Distributed mpi;
+  Stage stage = Stage::kPreparing;
+  if (!mpi.active()) return rank_main(args, out, err, mpi, stage);
+  try {
+    return rank_main(args, out, err, mpi, stage);
+  } catch (const std::exception& e) {
+    if (stage == Stage::kPreparing) {
+      // Every process reads the same files, so usually all fail alike: one message, every process exits 2.
+      if (mpi.first_failed(true) == mpi.rank()) throw;
+      return 2;
+    }
+    if (stage == Stage::kPricing) {
+      err << "moesim rank: MPI rank " << mpi.rank() << " of " << mpi.size() << ": error: " << e.what()
+          << "; stopping every rank, no output written\n"
+          << std::flush;
+      mpi.abort(2);
+    }
+    throw;
+  }
 }
 
 }  // namespace moesim::cli

@@ -1,7 +1,8 @@
 #!/bin/sh
 # CTest mpi_sweep (registered only when moesim was built with MPI): `moesim sweep` under
-# `mpirun -np 2` writes the same HDF5 file, byte for byte, as `--jobs 1`; and a rank that fails stops
-# every rank with the error, exit status 2 and no output file.
+# `mpirun -np 2` writes the same HDF5 file, byte for byte, as `--jobs 1`; a rank that fails stops
+# every rank with the error, exit status 2 and no output file; `moesim rank` under `mpirun -np 2` prints
+# and writes the same ranking as `-j 1`.
 # usage: mpi_sweep_test.sh MOESIM SOURCE_DIR WORK_DIR
 set -eu
 MOESIM=$1
@@ -43,3 +44,28 @@ set -e
 grep -q "MPI rank 1 of 2: error: .*bad.csv" fail.err || { echo "FAIL: no error from rank 1"; cat fail.err; exit 1; }
 if ls fail.h5* >/dev/null 2>&1; then echo "FAIL: a failed MPI sweep left a file"; ls; exit 1; fi
 echo "ok: a failing rank stops the job, exit 2, no file"
+
+# `moesim rank` under MPI: the pricing is shared over the processes, rank 0 writes the same ranking.
+cat >study.yaml <<YAML
+name: mpi-rank
+study:
+  budgets_flops: [1.0e20]
+  experts: [1, 8]
+  top_k: 2
+  laws: [$SRC/data/laws/moe-clark-sbase.yaml]
+  architecture: {head_dim: 128, num_kv_heads: 0, vocab_size: 32000, max_position_embeddings: 4096, max_tensor_parallel: 2}
+  max_gpus: 2
+cluster: {gpu: A100-SXM-40GB, nodes: 1, gpus_per_node: 2, cost_per_gpu_hour_usd: 4.1}
+serving: {scheduler: v0}
+workload:
+  prompt_tokens: {distribution: uniform, low: 16, high: 512}
+  output_tokens: {distribution: uniform, low: 4, high: 128}
+  arrivals: {process: all_at_zero}
+  num_requests: 80
+  seed: 1
+YAML
+"$MOESIM" rank study.yaml -q -j 1 --format json -o rank-serial.h5 >rank-serial.json
+$MPIRUN "$MOESIM" rank study.yaml -q --format json -o rank-mpi.h5 >rank-mpi.json
+cmp rank-serial.json rank-mpi.json || { echo "FAIL: rank under mpirun -np 2 printed another ranking"; exit 1; }
+cmp rank-serial.h5 rank-mpi.h5 || { echo "FAIL: rank under mpirun -np 2 wrote another file"; exit 1; }
+echo "ok: rank under mpirun -np 2 = -j 1 (JSON and HDF5)"

@@ -29,6 +29,8 @@ class Distributed {
 
   // Rank 0 receives every rank's bytes (index = rank); other ranks get an empty vector. Collective.
   [[nodiscard]] std::vector<std::string> gather(const std::string& mine) const;
+  // Every rank receives every rank's bytes (index = rank). Collective.
+  [[nodiscard]] std::vector<std::string> all_gather(const std::string& mine) const;
   // The lowest rank for which `failed` is true, or -1 when none failed. Collective.
   [[nodiscard]] int first_failed(bool failed) const;
   // Ends every process of the job with `code` (after the caller printed why). Without MPI: std::exit.
