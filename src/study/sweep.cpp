@@ -313,7 +313,12 @@ SweepSpec load_sweep_file(const std::filesystem::path& path) {
 std::vector<SweepPoint> resolve_points(const SweepSpec& spec) {
   // The base alone first: its own problems are reported at its own lines.
   if (spec.runner == SweepRunner::kRun) {
-    const YAML::Node base = YAML::Load(spec.base_text);
+    YAML::Node base;
+    try {
+      base = YAML::Load(spec.base_text);
+    } catch (const YAML::Exception&) {
+      // Malformed: load_scenario_text below reports it at its line and column.
+    }
     if (base.IsMap() && base["study"]) {
       throw ConfigError(ConfigIssue{spec.base_display, location_of(base["study"], {1, 1}).line, 0, "study",
                                     "the base is a rank study: set sweep.run: rank (sweep.run: run needs a scenario)"});
