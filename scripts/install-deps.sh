@@ -11,4 +11,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libboost-graph-dev libboost-program-options-dev libboost-math-dev \
   libyaml-cpp-dev libeigen3-dev libhdf5-dev libceres-dev nlohmann-json3-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  python3 python3-h5py python3-numpy python3-matplotlib python3-yaml python3-pandas
+  python3 python3-h5py python3-numpy python3-matplotlib python3-yaml python3-pandas \
+  libopenmpi-dev openmpi-bin

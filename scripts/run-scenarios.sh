@@ -21,6 +21,7 @@ check "analysis on embedded default" scripts/check-analysis.sh "$OUT/default.h5"
 for scenario in scenarios/*.yaml; do
   name="$(basename "$scenario" .yaml)"
   if grep -q '^study:' "$scenario"; then continue; fi  # study files go through `rank` below
+  if grep -q '^sweep:' "$scenario"; then continue; fi  # sweep files go through `sweep` below
   check "run $name" "$MOESIM" run "$scenario" -o "$OUT/$name.h5" --format json
   check "validate $name" /usr/bin/python3 analysis/moesim_results.py "$OUT/$name.h5"
 done
@@ -60,11 +61,31 @@ rank_resume() {
 }
 check "rank interrupted, killed, resumed = uninterrupted" rank_resume
 for study in scenarios/*.yaml; do
-  if ! grep -q '^study:' "$study"; then continue; fi
+  if ! grep -q '^study:' "$study" || grep -q '^sweep:' "$study"; then continue; fi
   name="$(basename "$study" .yaml)"
   check "rank $name, jobs 1 = jobs 2" rank_identical "$study" "$name"
   if [ -x analysis/plot_rank.py ] || [ -f analysis/plot_rank.py ]; then
     check "plot rank $name" /usr/bin/python3 analysis/plot_rank.py "$OUT/$name.j1.h5" --out-dir "$OUT/plots-$name"
+  fi
+done
+# Sweeps: serial, --jobs 2 (and mpirun -np 2 when moesim has MPI) write byte-identical files; plots.
+sweep_identical() {  # sweep_identical SWEEP NAME
+  "$MOESIM" sweep "$1" -q -j1 -o "$OUT/$2.j1.h5" --csv "$OUT/$2.csv" >/dev/null &&
+    "$MOESIM" sweep "$1" -q -j2 -o "$OUT/$2.j2.h5" >/dev/null &&
+    cmp "$OUT/$2.j1.h5" "$OUT/$2.j2.h5" && [ -s "$OUT/$2.csv" ] &&
+    /usr/bin/python3 analysis/plot_sweep.py "$OUT/$2.j1.h5" --out-dir "$OUT/plots-$2"
+}
+sweep_mpi() {  # sweep_mpi SWEEP NAME (after sweep_identical)
+  env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe -np 2 "$MOESIM" sweep "$1" -q \
+    -o "$OUT/$2.mpi.h5" >"$OUT/$2.mpi.txt" && grep -q "2 MPI processes" "$OUT/$2.mpi.txt" &&
+    cmp "$OUT/$2.j1.h5" "$OUT/$2.mpi.h5"
+}
+for sweep in scenarios/*.yaml; do
+  if ! grep -q '^sweep:' "$sweep"; then continue; fi
+  name="$(basename "$sweep" .yaml)"
+  check "sweep $name, jobs 1 = jobs 2, plots" sweep_identical "$sweep" "$name"
+  if command -v mpirun >/dev/null && "$MOESIM" sweep --help | grep -q "MPI: built in"; then
+    check "sweep $name, mpirun -np 2 = jobs 1" sweep_mpi "$sweep" "$name"
   fi
 done
 # Every design of the paper study loads in `describe` (its model_yaml pasted into a scenario).

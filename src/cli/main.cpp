@@ -25,6 +25,10 @@ commands:
   rank [study.yaml] -o ranking.h5     which MoE to train: designs from budgets and a scaling law, each
                                       priced by simulation on every GPU layout; Pareto front, Algs. 1-2
                                       (no study: the embedded default, the paper's setting at small size)
+  sweep study.yaml -o sweep.h5        what-if sweeps: a scenario's paths over lists of values (cartesian
+                                      or zipped), each point through run or rank; one table of points;
+                                      --jobs N threads, or MPI processes under mpirun / srun
+  scenario show [scenario.yaml]       print the resolved scenario as YAML (= run --print-scenario)
   step [scenario.yaml] --prefill 512   one step's time on the scenario's deployment, per operator
   calibrate --gpu A100-SXM-80GB ...   fit the latency model to measured A100 timings
   evaluate --law law.yaml --n N ...   a law's predicted loss, parameters and FLOPs for given N, D, E
@@ -41,6 +45,16 @@ int run(const std::string& command, const std::vector<std::string>& args) {
     if (command == "rank") return moesim::cli::rank_command(args, std::cout, std::cerr);
     if (command == "calibrate") return moesim::cli::calibrate_command(args, std::cout, std::cerr);
     if (command == "step") return moesim::cli::step_command(args, std::cout, std::cerr);
+    if (command == "sweep") return moesim::cli::sweep_command(args, std::cout, std::cerr);
+    if (command == "scenario") {
+      // `moesim scenario show [file] [--set ...]`: an alias of `run [file] --print-scenario`.
+      if (args.empty() || args[0] != "show") {
+        throw moesim::UsageError("usage: moesim scenario show [scenario.yaml] [--set path=value ...]");
+      }
+      std::vector<std::string> run_args(args.begin() + 1, args.end());
+      run_args.emplace_back("--print-scenario");
+      return moesim::cli::run_command(run_args, std::cout, std::cerr);
+    }
     if (command == "evaluate") return moesim::cli::evaluate_command(args, std::cout, std::cerr);
     std::cerr << "moesim: unknown command '" << command << "'\n\n" << kUsage;
     return 2;

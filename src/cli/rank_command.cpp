@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <iomanip>
 #include <iostream>
@@ -13,7 +14,9 @@
 #include <unistd.h>
 
 #include "moesim/cli/commands.hpp"
+#include "moesim/cli/distributed.hpp"
 #include "moesim/cli/program_options.hpp"
+#include "moesim/cli/progress.hpp"
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/errors.hpp"
 #include "moesim/common/interrupt.hpp"
@@ -21,6 +24,7 @@
 #include "moesim/study/rank.hpp"
 #include "moesim/study/rank_output.hpp"
 #include "moesim/study/study.hpp"
+#include "moesim/workload/workload.hpp"
 
 namespace moesim::cli {
 
@@ -28,54 +32,45 @@ namespace {
 
 constexpr int kExitInterrupted = 130;  // SIGINT's 128 + 2, when no signal number is known
 
-// Progress on stderr: a bar with rate and time left at a terminal, a plain line every 5 s otherwise.
-class Progress {
- public:
-  Progress(std::ostream& err, bool quiet) : err_(err), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0) {}
-  void operator()(std::int64_t done, std::int64_t total) {
-    if (quiet_ || total <= 0) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (total != total_) {
-      total_ = total;
-      phase_start_ = now;
-      last_ = now - std::chrono::seconds(10);
-      ++phase_;
+// As `moesim run` warns (issue 11: rejected requests silently changed what throughput and cost covered):
+// the study's requests whose prompt vLLM refuses outright, the same for every design, since the designs
+// share the study's serving settings and max_position_embeddings. V0 without chunked prefill refuses a
+// prompt above min(max_model_len, max_num_batched_tokens); V0 chunked and V1 one above max_model_len
+// (src/scheduler/replica_scheduler.cpp). Requests that need more KV blocks than a replica has depend on
+// the deployment and are not counted here.
+void warn_unservable(std::ostream& err, const Scenario& base) {
+  const ServingConfig& sv = base.serving;
+  const bool v0_whole_prompt = sv.scheduler == SchedulerVersion::kV0 && !sv.enable_chunked_prefill;
+  const std::int64_t limit = v0_whole_prompt ? std::min<std::int64_t>(sv.max_model_len, sv.max_num_batched_tokens)
+                                             : static_cast<std::int64_t>(sv.max_model_len);
+  const Workload workload = build_workload(base.workload);
+  std::int64_t rejected = 0;
+  double rejected_tokens = 0, all_tokens = 0;
+  for (const RequestSpec& r : workload) {
+    const double tokens = static_cast<double>(r.prompt_tokens) + static_cast<double>(r.output_tokens);
+    all_tokens += tokens;
+    if (r.prompt_tokens > limit) {
+      ++rejected;
+      rejected_tokens += tokens;
     }
-    const double elapsed = std::chrono::duration<double>(now - phase_start_).count();
-    const bool finished = done >= total;
-    if (!tty_ && !finished && now - last_ < std::chrono::seconds(5)) return;
-    if (!tty_ && finished && reported_done_ == phase_) return;
-    last_ = now;
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
-    const double left = rate > 0 ? static_cast<double>(total - done) / rate : 0;
-    std::ostringstream line;
-    line << "rank: phase " << phase_ << " " << done << "/" << total << " (" << std::fixed << std::setprecision(1)
-         << rate << "/s, " << std::setprecision(0) << left << " s left)";
-    if (tty_) {
-      const int width = 30;
-      const auto filled = static_cast<int>(width * static_cast<double>(done) / static_cast<double>(total));
-      err_ << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
-           << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << line.str() << (finished ? "\n" : "")
-           << std::flush;
-    } else {
-      err_ << line.str() << "\n";
-    }
-    if (finished) reported_done_ = phase_;
   }
+  if (rejected == 0 || workload.empty()) return;
+  err << "moesim rank: warning: " << rejected << " of " << workload.size() << " requests (" << std::fixed
+      << std::setprecision(1) << 100.0 * static_cast<double>(rejected) / static_cast<double>(workload.size())
+      << " % of requests, " << 100.0 * rejected_tokens / all_tokens
+      << " % of requested prompt + output tokens) cannot be served: prompts longer than vLLM accepts, max_model_len ("
+      << sv.max_model_len << " tokens)";
+  if (v0_whole_prompt) err << " or, without chunked prefill, max_num_batched_tokens (" << sv.max_num_batched_tokens << ")";
+  err << "; every design's simulations reject them, and throughputs and costs cover the other requests only\n"
+      << std::defaultfloat;
+}
 
- private:
-  std::ostream& err_;
-  bool quiet_;
-  bool tty_;
-  std::int64_t total_ = -1;
-  int phase_ = 0;
-  int reported_done_ = 0;
-  std::chrono::steady_clock::time_point phase_start_, last_;
-};
+// Where a process of an MPI run is: a failure while preparing is agreed on by every process (the lowest
+// failing one reports it, all exit 2); one while pricing aborts the whole job.
+enum class Stage { kPreparing, kPricing, kWriting };
 
-}  // namespace
-
-int rank_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int rank_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const Distributed& mpi,
+              Stage& stage) {
   namespace po = boost::program_options;
   po::options_description options("moesim rank [study.yaml] [options]");
   options.add_options()
@@ -97,7 +92,7 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
   po::variables_map vm;
   parse_options(args, options, positional, vm);
   if (vm.count("help") != 0U) {
-    out << options << "\n";
+    if (mpi.rank() == 0) out << options << "\n";
     return 0;
   }
   const std::string format = vm["format"].as<std::string>();
@@ -137,7 +132,7 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     }
   }
   if (vm.count("print-study") != 0U) {
-    out << study_text;
+    if (mpi.rank() == 0) out << study_text;
     return 0;
   }
   const bool resume = vm.count("resume") != 0U;
@@ -148,24 +143,32 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
   if (vm.count("output") != 0U) {
     output_path = vm["output"].as<std::string>();
     if (resume && std::filesystem::exists(*output_path)) resumed = study::read_rank_resume(*output_path, study_text);
-    AtomicOutputPath probe(*output_path, policy);  // fail now (exists, unwritable), not after the study
+    if (mpi.rank() == 0) AtomicOutputPath probe(*output_path, policy);  // fail now, not after the study
   } else if (resume) {
     throw UsageError("--resume needs -o FILE (the ranking file of the interrupted run)");
   }
-  if (resume && !resumed.empty() && vm.count("quiet") == 0U) {
+  if (resume && !resumed.empty() && vm.count("quiet") == 0U && mpi.rank() == 0) {
     err << "moesim rank: resuming from " << *output_path << " (" << resumed.size() << " deployments recorded)\n";
   }
 
-  Progress progress(err, vm.count("quiet") != 0U);
+  if (mpi.rank() == 0) warn_unservable(err, spec.base);
+  Progress progress(err, vm.count("quiet") != 0U || mpi.rank() != 0, "rank", "", true);
   study::RankOptions rank_options;
   rank_options.jobs = jobs;
   rank_options.stop = &interrupt::stop_flag();
-  rank_options.algorithms = vm.count("no-algorithms") == 0U;
+  // Algorithms 1-2 run on rank 0 only (after the pricing every process shares).
+  rank_options.algorithms = vm.count("no-algorithms") == 0U && mpi.rank() == 0;
+  if (mpi.active()) {
+    // Under mpirun / srun: the pricing jobs are shared out round-robin (docs/rank.md, "Distributed").
+    rank_options.shard_index = mpi.rank();
+    rank_options.shard_count = mpi.size();
+    rank_options.all_gather = [&mpi](const std::string& mine) { return mpi.all_gather(mine); };
+  }
   rank_options.progress = [&progress](std::int64_t done, std::int64_t total) { progress(done, total); };
   if (resume) rank_options.resume = &resumed;
   rank_options.checkpoint_interval_s = vm["checkpoint-interval"].as<double>();
   if (!(rank_options.checkpoint_interval_s > 0)) throw UsageError("--checkpoint-interval must be > 0 s");
-  if (output_path) {
+  if (output_path && !mpi.active()) {
     // Finished work is saved as it completes (every 30 s, atomically: a valid file marked incomplete),
     // so a kill -9 or a crash loses at most that much; --resume continues from it.
     rank_options.checkpoint = [&](const study::RankResult& partial) {
@@ -175,9 +178,17 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
   }
   // A signal during the simulations stops the study and the finished part is written marked incomplete;
   // one while the final files are written removes the temporary file and ends the process.
+  if (mpi.active() && mpi.first_failed(false) >= 0) return 2;  // another process failed to prepare
+  stage = Stage::kPricing;
   std::optional<interrupt::CooperativeStop> cooperative(std::in_place);
   const study::RankResult result = study::run_rank(spec, rank_options);
   cooperative.reset();
+  stage = Stage::kWriting;
+  if (mpi.rank() != 0) {
+    if (!result.interrupted) return 0;
+    const int code = interrupt::exit_code_for_signal();
+    return code != 0 ? code : kExitInterrupted;
+  }
   const std::vector<study::Table> tables = study::rank_tables(spec, result);
   if (format == "json") {
     out << study::rank_json(spec, tables, result) << "\n";
@@ -197,6 +208,30 @@ int rank_command(const std::vector<std::string>& args, std::ostream& out, std::o
     return code != 0 ? code : kExitInterrupted;
   }
   return 0;
+}
+
+}  // namespace
+
+int rank_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Distributed mpi;
+  Stage stage = Stage::kPreparing;
+  if (!mpi.active()) return rank_main(args, out, err, mpi, stage);
+  try {
+    return rank_main(args, out, err, mpi, stage);
+  } catch (const std::exception& e) {
+    if (stage == Stage::kPreparing) {
+      // Every process reads the same files, so usually all fail alike: one message, every process exits 2.
+      if (mpi.first_failed(true) == mpi.rank()) throw;
+      return 2;
+    }
+    if (stage == Stage::kPricing) {
+      err << "moesim rank: MPI rank " << mpi.rank() << " of " << mpi.size() << ": error: " << e.what()
+          << "; stopping every rank, no output written\n"
+          << std::flush;
+      mpi.abort(2);
+    }
+    throw;
+  }
 }
 
 }  // namespace moesim::cli

@@ -41,13 +41,21 @@ void set_string_attribute(H5::H5Object& object, const std::string& name, const s
   attribute.write(type, value.empty() ? std::string(" ").substr(0, 0) : value);
 }
 
+// Objects carry no modification times (HDF5 stores them by default), so the same content gives the same
+// bytes: `moesim sweep` promises byte-identical files for any --jobs or MPI process count.
+H5::DSetCreatPropList untimed_dataset() {
+  H5::DSetCreatPropList properties;
+  H5Pset_obj_track_times(properties.getId(), 0);
+  return properties;
+}
+
 template <typename T>
 void write_column(H5::Group& group, const std::string& name, std::span<const T> values, const H5::PredType& file_type,
                   const H5::PredType& memory_type, const std::string& units, const std::string& description) {
   try {
     const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
     H5::DataSpace space(1, dims);
-    H5::DataSet dataset = group.createDataSet(name, file_type, space);
+    H5::DataSet dataset = group.createDataSet(name, file_type, space, untimed_dataset());
     if (!values.empty()) dataset.write(values.data(), memory_type);
     set_string_attribute(dataset, "units", units);
     if (!description.empty()) set_string_attribute(dataset, "description", description);
@@ -62,7 +70,14 @@ Group::Group(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Group Group::create_group(const std::string& name) {
   try {
-    return Group(std::make_shared<Impl>(Impl{impl_->group.createGroup(name)}));
+    const hid_t properties = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(properties, 0);
+    const hid_t id = H5Gcreate2(impl_->group.getId(), name.c_str(), H5P_DEFAULT, properties, H5P_DEFAULT);
+    H5Pclose(properties);
+    if (id < 0) throw H5::GroupIException("Group::create_group", "H5Gcreate2 failed");
+    H5::Group group(id);
+    H5Idec_ref(id);  // H5::Group(id) took its own reference
+    return Group(std::make_shared<Impl>(Impl{group}));
   } catch (const H5::Exception& e) {
     rethrow("creating group '" + name + "'", e);
   }
@@ -90,7 +105,7 @@ void Group::write_strings(const std::string& name, const std::vector<std::string
     type.setCset(H5T_CSET_UTF8);
     const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
     H5::DataSpace space(1, dims);
-    H5::DataSet dataset = impl_->group.createDataSet(name, type, space);
+    H5::DataSet dataset = impl_->group.createDataSet(name, type, space, untimed_dataset());
     std::vector<const char*> pointers;
     pointers.reserve(values.size());
     for (const auto& value : values) pointers.push_back(value.c_str());
@@ -108,7 +123,7 @@ void Group::write_matrix(const std::string& name, std::span<const double> values
   try {
     const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
     H5::DataSpace space(2, dims);
-    H5::DataSet dataset = impl_->group.createDataSet(name, H5::PredType::IEEE_F64LE, space);
+    H5::DataSet dataset = impl_->group.createDataSet(name, H5::PredType::IEEE_F64LE, space, untimed_dataset());
     if (!values.empty()) dataset.write(values.data(), H5::PredType::NATIVE_DOUBLE);
     set_string_attribute(dataset, "units", units);
     if (!description.empty()) set_string_attribute(dataset, "description", description);

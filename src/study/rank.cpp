@@ -1,5 +1,6 @@
 #include "moesim/study/rank.hpp"
 
+#include <cstring>
 #include <exception>
 
 #include <Eigen/Core>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "moesim/common/parallel.hpp"
 #include "moesim/scaling/allocation.hpp"
 #include "moesim/study/scenario_run.hpp"
 #include "moesim/workload/workload.hpp"
@@ -21,47 +23,82 @@ namespace moesim::study {
 
 namespace {
 
-// ------------------------------------------------------------------ execution
-// Runs task(i) for i in [0, n) on `jobs` threads (the caller's thread drives progress). Results are
-// written by index, so the outcome does not depend on the job count or the order of completion.
-void parallel_for(std::size_t n, int jobs, const std::function<void(std::size_t)>& task,
-                  const std::atomic<bool>* stop, const std::function<void(std::int64_t, std::int64_t)>& progress,
-                  std::atomic<std::int64_t>& done, std::int64_t total, const std::function<void()>& tick = {}) {
-  std::atomic<std::size_t> next{0};
-  // The first exception of any task (a bad input met only while pricing, an internal error) stops the
-  // other workers and is rethrown on the caller's thread after they joined: never std::terminate.
-  std::atomic<bool> failed{false};
-  std::exception_ptr first_error;
-  std::mutex error_mutex;
-  auto worker = [&] {
-    for (;;) {
-      if ((stop != nullptr && stop->load()) || failed.load()) return;
-      const std::size_t i = next.fetch_add(1);
-      if (i >= n) return;
-      try {
-        task(i);
-      } catch (...) {
-        const std::lock_guard<std::mutex> lock(error_mutex);
-        if (!first_error) first_error = std::current_exception();
-        failed.store(true);
-        return;
-      }
+// ------------------------------------------------------------------ distributed pricing
+// The deployments one process priced, as bytes for RankOptions::all_gather: per entry the architecture
+// and deployment indices and every field of DeploymentResult, then the process's simulation count.
+template <typename T>
+void put(std::string& out, const T& value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof(T));
+}
+template <typename T>
+T take(const std::string& in, std::size_t& at) {
+  if (at + sizeof(T) > in.size()) throw InternalError("rank: truncated message from another process");
+  T value;
+  std::memcpy(&value, in.data() + at, sizeof(T));
+  at += sizeof(T);
+  return value;
+}
+
+struct PricedEntry {
+  std::size_t arch, layout;
+};
+
+std::string serialize_deployments(const std::vector<PricedArchitecture>& architectures,
+                                  const std::vector<PricedEntry>& entries, std::int64_t simulations) {
+  std::string out;
+  put<std::int64_t>(out, simulations);
+  for (const PricedEntry& e : entries) {
+    const DeploymentResult& d = architectures[e.arch].deployments[e.layout];
+    put<std::uint64_t>(out, e.arch);
+    put<std::uint64_t>(out, e.layout);
+    for (int v : {d.layout.tensor_parallel, d.layout.pipeline_parallel, d.layout.data_parallel}) put<std::int32_t>(out, v);
+    for (bool b : {d.layout.expert_parallel, d.simulated, d.fits, d.slo_searched, d.slo_met}) put<std::uint8_t>(out, b ? 1 : 0);
+    put<std::uint64_t>(out, d.reason.size());
+    out += d.reason;
+    for (double v : {d.output_tokens_per_s, d.requests_per_s, d.batch_size_mean, d.decode_batch_size_mean,
+                     d.kv_utilization_mean, d.mean_step_s, d.cost_per_million_usd, d.analytic_cost_per_million_usd,
+                     d.slo_rate_per_s, d.slo_cost_per_million_usd, d.slo_ttft_p99_s, d.slo_tpot_p99_s}) {
+      put<double>(out, v);
     }
-  };
-  const int threads = std::max(1, std::min<int>(jobs, static_cast<int>(std::max<std::size_t>(n, 1))));
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  if (progress || tick) {
-    // Poll rather than call back from workers: the callbacks print / write and need not be thread-safe.
-    while (next.load() < n && !(stop != nullptr && stop->load()) && !failed.load()) {
-      if (progress) progress(done.load(), total);
-      if (tick) tick();
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    put<std::int64_t>(out, d.preemptions);
+    put<std::int64_t>(out, d.num_gpu_blocks);
+  }
+  return out;
+}
+
+// Applies every process's entries; returns the sum of their simulation counts.
+std::int64_t apply_deployments(const std::vector<std::string>& parts, std::vector<PricedArchitecture>& architectures) {
+  std::int64_t simulations = 0;
+  for (const std::string& bytes : parts) {
+    std::size_t at = 0;
+    simulations += take<std::int64_t>(bytes, at);
+    while (at < bytes.size()) {
+      const auto arch = take<std::uint64_t>(bytes, at);
+      const auto layout = take<std::uint64_t>(bytes, at);
+      if (arch >= architectures.size() || layout >= architectures[arch].deployments.size()) {
+        throw InternalError("rank: another process priced a deployment this one does not know");
+      }
+      DeploymentResult& d = architectures[arch].deployments[layout];
+      d.layout.tensor_parallel = take<std::int32_t>(bytes, at);
+      d.layout.pipeline_parallel = take<std::int32_t>(bytes, at);
+      d.layout.data_parallel = take<std::int32_t>(bytes, at);
+      for (bool* b : {&d.layout.expert_parallel, &d.simulated, &d.fits, &d.slo_searched, &d.slo_met}) {
+        *b = take<std::uint8_t>(bytes, at) != 0;
+      }
+      const auto size = take<std::uint64_t>(bytes, at);
+      if (at + size > bytes.size()) throw InternalError("rank: truncated message from another process");
+      d.reason = bytes.substr(at, size);
+      at += size;
+      for (double* v : {&d.output_tokens_per_s, &d.requests_per_s, &d.batch_size_mean, &d.decode_batch_size_mean,
+                        &d.kv_utilization_mean, &d.mean_step_s, &d.cost_per_million_usd, &d.analytic_cost_per_million_usd,
+                        &d.slo_rate_per_s, &d.slo_cost_per_million_usd, &d.slo_ttft_p99_s, &d.slo_tpot_p99_s}) {
+        *v = take<double>(bytes, at);
+      }
+      d.preemptions = take<std::int64_t>(bytes, at);
+      d.num_gpu_blocks = take<std::int64_t>(bytes, at);
     }
   }
-  for (std::thread& t : pool) t.join();
-  if (first_error) std::rethrow_exception(first_error);
-  if (progress) progress(done.load(), total);
+  return simulations;
 }
 
 Scenario scenario_for(const Scenario& base, const ModelArchitecture* arch, const Layout& layout) {
@@ -641,12 +678,35 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
     const auto it = options.resume->find(resume_key(result.architectures[arch].key, layout));
     return it == options.resume->end() ? nullptr : &it->second;
   };
+  const bool sharded = options.shard_count > 1 && options.all_gather;
+  // This process's share of a phase's jobs (all of them without sharding): round-robin by job index.
+  const auto my_share = [&](std::size_t count) {
+    std::vector<std::size_t> mine;
+    for (std::size_t i = sharded ? static_cast<std::size_t>(options.shard_index) : 0; i < count;
+         i += sharded ? static_cast<std::size_t>(options.shard_count) : 1) {
+      mine.push_back(i);
+    }
+    return mine;
+  };
+  // After a sharded phase: every process gets every process's deployments of that phase.
+  std::int64_t simulations_elsewhere = 0;
+  const auto exchange = [&](const std::vector<Job>& phase_jobs, const std::vector<std::size_t>& mine) {
+    if (!sharded) return;
+    std::vector<PricedEntry> entries;
+    for (std::size_t i : mine) entries.push_back({phase_jobs[i].arch, phase_jobs[i].layout});
+    const std::int64_t before = simulations.load();
+    const std::vector<std::string> parts =
+        options.all_gather(serialize_deployments(result.architectures, entries, before));
+    const std::int64_t all = apply_deployments(parts, result.architectures);
+    simulations_elsewhere = all - before;  // the others' counts (each message carries its running total)
+  };
   std::atomic<std::int64_t> done{0};
-  const std::int64_t total_saturation = static_cast<std::int64_t>(jobs.size());
+  const std::vector<std::size_t> saturation_share = my_share(jobs.size());
+  const std::int64_t total_saturation = static_cast<std::int64_t>(saturation_share.size());
   parallel_for(
-      jobs.size(), options.jobs,
-      [&](std::size_t i) {
-        const Job& job = jobs[i];
+      saturation_share.size(),
+      [&](std::size_t k) {
+        const Job& job = jobs[saturation_share[k]];
         const Layout layout = result.architectures[job.arch].deployments[job.layout].layout;
         DeploymentResult d;
         if (const DeploymentResult* known = resumed(job.arch, layout); known != nullptr && known->simulated) {
@@ -661,7 +721,8 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
         }
         done.fetch_add(1);
       },
-      options.stop, options.progress, done, total_saturation, tick);
+      ParallelForOptions{options.jobs, options.stop, options.progress, &done, total_saturation, tick});
+  exchange(jobs, saturation_share);
   for (PricedArchitecture& p : result.architectures) choose_best(p);
 
   // 3. SLO: the cheapest deployments at saturation get a rate search each.
@@ -681,10 +742,11 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
       }
     }
     std::atomic<std::int64_t> slo_done{0};
+    const std::vector<std::size_t> slo_share = my_share(slo_jobs.size());
     parallel_for(
-        slo_jobs.size(), options.jobs,
-        [&](std::size_t i) {
-          const Job& job = slo_jobs[i];
+        slo_share.size(),
+        [&](std::size_t k) {
+          const Job& job = slo_jobs[slo_share[k]];
           DeploymentResult d;
           {
             const std::lock_guard<std::mutex> lock(results_mutex);
@@ -707,7 +769,9 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
           }
           slo_done.fetch_add(1);
         },
-        options.stop, options.progress, slo_done, static_cast<std::int64_t>(slo_jobs.size()), tick);
+        ParallelForOptions{options.jobs, options.stop, options.progress, &slo_done,
+                           static_cast<std::int64_t>(slo_share.size()), tick});
+    exchange(slo_jobs, slo_share);
     for (PricedArchitecture& p : result.architectures) choose_best(p);
   }
   rank_priced(spec, result);
@@ -743,7 +807,7 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
     }
     std::atomic<std::int64_t> alg_done{0};
     parallel_for(
-        result.bounded.size(), options.jobs,
+        result.bounded.size(),
         [&](std::size_t i) {
           BoundedRow& b = result.bounded[i];
           try {
@@ -767,9 +831,10 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
           }
           alg_done.fetch_add(1);
         },
-        options.stop, options.progress, alg_done, static_cast<std::int64_t>(result.bounded.size()));
+        ParallelForOptions{options.jobs, options.stop, options.progress, &alg_done,
+                           static_cast<std::int64_t>(result.bounded.size()), {}});
   }
-  result.simulations = simulations.load();
+  result.simulations = simulations.load() + simulations_elsewhere;
   result.interrupted = options.stop != nullptr && options.stop->load();
   return result;
 }

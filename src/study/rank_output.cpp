@@ -284,12 +284,17 @@ std::string csv_quote(const std::string& s) {
   return q + "\"";
 }
 
+// The shortest of 15 and 17 significant digits that reads back as the same double: exact, and 0.1 stays
+// "0.1" rather than "0.10000000000000001".
 std::string number_text(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   std::ostringstream s;
-  s << std::setprecision(17) << v;
-  return s.str();
+  s << std::setprecision(15) << v;
+  if (std::stod(s.str()) == v) return s.str();
+  std::ostringstream exact;
+  exact << std::setprecision(17) << v;
+  return exact.str();
 }
 
 std::string fmt(double v, int precision, bool fixed = true) {
@@ -324,17 +329,7 @@ void write_rank_hdf5(const std::filesystem::path& path, const StudySpec& spec, c
     std::string laws;
     for (const LawInput& l : spec.laws) laws += l.law.name + "\n";
     root.set_attribute("laws", laws);
-    for (const Table& t : tables) {
-      h5::Group g = root.create_group(t.name);
-      g.set_attribute("description", t.description);
-      for (const Column& c : t.columns) {
-        if (const auto* v = std::get_if<Numbers>(&c.values)) {
-          g.write(c.name, std::span<const double>(*v), c.units, c.description);
-        } else {
-          g.write_strings(c.name, std::get<Texts>(c.values), c.description);
-        }
-      }
-    }
+    for (const Table& t : tables) write_table_group(root, t);
     file.close();
   }
   output.commit();
@@ -370,27 +365,43 @@ std::string rank_json(const StudySpec& spec, const std::vector<Table>& tables, c
   return j.dump(2);
 }
 
+std::string table_csv(const Table& t) {
+  std::ostringstream csv;
+  for (std::size_t c = 0; c < t.columns.size(); ++c) csv << (c ? "," : "") << csv_quote(t.columns[c].name);
+  csv << "\n";
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+      const Column& col = t.columns[c];
+      csv << (c ? "," : "");
+      if (const auto* v = std::get_if<Numbers>(&col.values)) {
+        csv << number_text((*v)[i]);
+      } else {
+        csv << csv_quote(std::get<Texts>(col.values)[i]);
+      }
+    }
+    csv << "\n";
+  }
+  return csv.str();
+}
+
+void write_table_group(h5::Group& root, const Table& t) {
+  h5::Group g = root.create_group(t.name);
+  g.set_attribute("description", t.description);
+  for (const Column& c : t.columns) {
+    if (const auto* v = std::get_if<Numbers>(&c.values)) {
+      g.write(c.name, std::span<const double>(*v), c.units, c.description);
+    } else {
+      g.write_strings(c.name, std::get<Texts>(c.values), c.description);
+    }
+  }
+}
+
 void write_rank_csv(const std::filesystem::path& path, const std::vector<Table>& tables, OverwritePolicy policy) {
   for (const Table& t : tables) {
-    std::ostringstream csv;
-    for (std::size_t c = 0; c < t.columns.size(); ++c) csv << (c ? "," : "") << csv_quote(t.columns[c].name);
-    csv << "\n";
-    for (std::size_t i = 0; i < t.rows(); ++i) {
-      for (std::size_t c = 0; c < t.columns.size(); ++c) {
-        const Column& col = t.columns[c];
-        csv << (c ? "," : "");
-        if (const auto* v = std::get_if<Numbers>(&col.values)) {
-          csv << number_text((*v)[i]);
-        } else {
-          csv << csv_quote(std::get<Texts>(col.values)[i]);
-        }
-      }
-      csv << "\n";
-    }
     std::filesystem::path file = path;
     file.replace_extension();
     file += "." + t.name + ".csv";
-    write_text_file_atomically(file, csv.str(), policy);
+    write_text_file_atomically(file, table_csv(t), policy);
   }
 }
 
@@ -420,6 +431,43 @@ std::vector<std::string> read_texts(const H5::Group& g, const std::string& name)
 }
 
 }  // namespace
+
+Table read_table_hdf5(const std::filesystem::path& path, const std::string& group, const std::string& kind,
+                      std::map<std::string, std::string>& text_attributes) {
+  Table t;
+  t.name = group;
+  try {
+    H5::Exception::dontPrint();
+    const H5::H5File file(path.string(), H5F_ACC_RDONLY);
+    for (auto& [name, value] : text_attributes) {
+      if (!file.attrExists(name)) continue;
+      const H5::Attribute a = file.openAttribute(name);
+      a.read(a.getStrType(), value);
+    }
+    std::string file_kind;
+    if (file.attrExists("kind")) {
+      const H5::Attribute a = file.openAttribute("kind");
+      a.read(a.getStrType(), file_kind);
+    }
+    if (file_kind != kind) throw UsageError("'" + path.string() + "' is not a " + kind + " file");
+    const H5::Group g = file.openGroup(group);
+    for (hsize_t i = 0; i < g.getNumObjs(); ++i) {
+      const std::string name = g.getObjnameByIdx(i);
+      const H5::DataSet ds = g.openDataSet(name);
+      Column c;
+      c.name = name;
+      if (ds.getTypeClass() == H5T_STRING) {
+        c.values = read_texts(g, name);
+      } else {
+        c.values = read_numbers(g, name);
+      }
+      t.columns.push_back(std::move(c));
+    }
+  } catch (const H5::Exception& e) {
+    throw UsageError("cannot read '" + path.string() + "' as a " + kind + " file: " + e.getDetailMsg());
+  }
+  return t;
+}
 
 std::map<std::string, DeploymentResult> read_rank_resume(const std::filesystem::path& path,
                                                          const std::string& study_yaml) {

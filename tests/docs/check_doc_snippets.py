@@ -6,6 +6,8 @@ the docs").
    scenario unless the HTML comment on the line before its fence says otherwise:
      <!-- doc-test: fragment -->      merge the block into a base scenario (BASE below) and load that;
      <!-- doc-test: dir=scenarios --> resolve relative paths from that folder (default: the doc's own);
+     <!-- doc-test: sweep -->         a sweep file: checked with `moesim sweep FILE --dry-run` (the base and
+                                      every point load);
      <!-- doc-test: skip -->          not a scenario (e.g. a study file or a calibrated GPU profile).
    Options combine: <!-- doc-test: fragment dir=scenarios -->.
 2. Every `section.key` written in backticks in README.md and docs/*.md, for the scenario sections
@@ -105,6 +107,10 @@ def accepted_keys(root: str) -> set[str]:
         for n in names:
             prefix = parents.get(n, "") + n + "."
             keys.update(prefix + k for k in re.findall(r'"(\w+)"', body))
+    # The items of workload.mix (a list: `workload.mix.1.weight` is checked as workload.mix.weight).
+    mix = re.search(r'path_of\("mix"\).*?MapReader m\(.*?\{([^}]*)\}', text, re.S)
+    if mix:
+        keys.update("workload.mix." + k for k in re.findall(r'"(\w+)"', mix.group(1)))
     links = re.search(r'MapReader link\(.*?\{([^}]*)\}', text, re.S)
     keys.update("cluster.links." + k for k in re.findall(r'"(\w+)"', links.group(1)))
     model = re.search(r'model_keys\(\)\s*\{\s*return\s*\{([^}]*)\}', text)
@@ -141,8 +147,9 @@ def main() -> int:
                 with os.fdopen(fd, "w", encoding="utf-8") as out:
                     out.write(text)
                 try:
-                    run = subprocess.run([args.moesim, "describe", scenario], capture_output=True, text=True,
-                                         timeout=120)
+                    command = ([args.moesim, "sweep", scenario, "--dry-run"] if "sweep" in options
+                               else [args.moesim, "describe", scenario])
+                    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
                 finally:
                     os.unlink(scenario)
                 loaded += 1

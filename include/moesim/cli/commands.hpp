@@ -16,6 +16,7 @@ int allocate_command(const std::vector<std::string>& args, std::ostream& out, st
 int calibrate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int rank_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int step_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int sweep_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int evaluate_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace moesim::cli

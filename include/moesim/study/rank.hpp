@@ -127,6 +127,13 @@ struct RankOptions {
   // has finished (marked interrupted), so a crash or kill loses at most that much work.
   std::function<void(const RankResult&)> checkpoint;
   double checkpoint_interval_s = 30;
+  // Distributed pricing (`mpirun moesim rank`): this process simulates only the pricing jobs whose index
+  // modulo shard_count is shard_index; after each pricing phase `all_gather` (every process calls it, in
+  // the same order) exchanges the finished deployments, so every process continues with all of them and
+  // the ranking is the one a single process computes. Unset / shard_count 1: one process does everything.
+  int shard_index = 0;
+  int shard_count = 1;
+  std::function<std::vector<std::string>(const std::string&)> all_gather;
 };
 
 // "<architecture key>|<layout label>": how resume matches deployments of an earlier run.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "moesim/common/atomic_file.hpp"
+#include "moesim/io/hdf5_writer.hpp"
 #include "moesim/study/rank.hpp"
 
 namespace moesim::study {
@@ -35,6 +36,16 @@ void write_rank_hdf5(const std::filesystem::path& path, const StudySpec& spec, c
                                     const RankResult& result);
 // One CSV per table: <stem>.<table>.csv beside `path` (RFC 4180 quoting).
 void write_rank_csv(const std::filesystem::path& path, const std::vector<Table>& tables, OverwritePolicy policy);
+
+// Shared by rank and sweep: one table as CSV text (RFC 4180 quoting, numbers with the fewest of 15 or 17 significant
+// digits so they read back exactly), one table as an HDF5 group (a dataset per column with its units
+// and description), and a group read back (numeric columns as doubles, string columns as text; columns
+// in the file's order). read_table_hdf5 fills the string root attributes named in `text_attributes`
+// (those present) and throws UsageError when the file's `kind` attribute is not `kind`.
+[[nodiscard]] std::string table_csv(const Table& table);
+void write_table_group(h5::Group& root, const Table& table);
+[[nodiscard]] Table read_table_hdf5(const std::filesystem::path& path, const std::string& group, const std::string& kind,
+                                    std::map<std::string, std::string>& text_attributes);
 
 // The deployments of an earlier ranking file of the same study (its `study_yaml` attribute must equal
 // `study_yaml`), keyed by resume_key(), for `rank --resume`. Throws UsageError naming the problem.
