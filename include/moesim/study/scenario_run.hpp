@@ -41,7 +41,7 @@ struct ScenarioRunOptions {
   const std::atomic<bool>* stop = nullptr;  // checked between steps; an interrupted run is marked so
   // Record the scenario's `output:` tables (per step, time series) and return them with the outcome.
   bool keep_tables = false;
-  bool use_fast_v0 = true;      // false: the reference V0 scheduler (benchmarks)
+  bool use_fast_v0 = true;      // false: the reference scheduler, every engine (benchmarks)
 };
 
 // Simulates `scenario` on an already built workload (the caller builds it once and reuses it; the
