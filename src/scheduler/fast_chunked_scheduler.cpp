@@ -26,7 +26,8 @@ FastChunkedScheduler::FastChunkedScheduler(const ServingConfig& serving, std::in
       base_step_(requests.size(), 0),
       epoch_(requests.size(), 0),
       lazy_(requests.size(), 0),
-      phase_count_(static_cast<std::size_t>(serving.block_size), 0) {
+      phase_count_(static_cast<std::size_t>(serving.block_size), 0),
+      wanted_phase_(1 % serving.block_size) {
   check_invariant(v1_ || serving.enable_chunked_prefill,
                   "FastChunkedScheduler serves V1 or V0 with chunked prefill only");
   const auto max_seqs = static_cast<std::size_t>(serving.max_num_seqs);
@@ -232,9 +233,7 @@ bool FastChunkedScheduler::schedule_v1(StepPlan& plan) {
   std::int32_t cursor = head_;
   if (lazy_count_ > 0) {
     const std::int32_t start = trailing_non_lazy_start();
-    std::int64_t wanted = (1 - decode_step_) % block_size_;
-    if (wanted < 0) wanted += block_size_;
-    const std::int64_t appending = phase_count_[static_cast<std::size_t>(wanted)];
+    const std::int64_t appending = phase_count_[static_cast<std::size_t>(wanted_phase_)];
     // Each decode of the prefix checks has_free(0 or 1) in turn: all pass iff free >= their sum.
     if (start != kMixed && lazy_count_ <= budget && blocks_.has_free(appending)) {
       blocks_.allocate(appending);
@@ -332,9 +331,7 @@ bool FastChunkedScheduler::schedule_v0_chunked(StepPlan& plan) {
   std::int32_t cursor = head_;
   if (lazy_count_ > 0) {
     const std::int32_t start = trailing_non_lazy_start();
-    std::int64_t wanted = (1 - decode_step_) % block_size_;
-    if (wanted < 0) wanted += block_size_;
-    const std::int64_t appending = phase_count_[static_cast<std::size_t>(wanted)];
+    const std::int64_t appending = phase_count_[static_cast<std::size_t>(wanted_phase_)];
     // Each decode needs one free block before it is scheduled (can_append_slots): all of the prefix
     // pass when free blocks exceed the blocks they append.
     if (start != kMixed && lazy_count_ <= max_tokens && lazy_count_ <= serving_.max_num_seqs &&
@@ -494,6 +491,7 @@ ReplicaScheduler::StepResult FastChunkedScheduler::complete_step(const StepPlan&
     // Every lazy request gained one token. Phase keys (length - D) mod B are unchanged.
     lazy_in_plan_ = false;
     decode_step_ += 1;
+    wanted_phase_ = wanted_phase_ == 0 ? block_size_ - 1 : wanted_phase_ - 1;
     result.sampled += static_cast<std::int32_t>(lazy_count_);
     context_sum_ += lazy_count_;
     const auto later = [](const FinishEntry& a, const FinishEntry& b) {

@@ -106,6 +106,10 @@ class FastChunkedScheduler {
   std::vector<std::uint32_t> epoch_;       // per request: invalidates stale finish-heap entries
   std::vector<std::uint8_t> lazy_;         // per request: 1 while decoding lazily
   std::vector<std::int64_t> phase_count_;  // lazy requests per (length - D) mod block_size
+  // Phase key of the lazy requests that start a KV block in the next step: a decode writes token number
+  // `length`, a new block when length = 1 mod B, i.e. key = (1 - D) mod B. Kept incrementally (no
+  // division per step).
+  std::int64_t wanted_phase_;
   std::int64_t lazy_count_ = 0;
   std::int64_t context_sum_ = 0;           // sum of lengths of lazy requests, at D
   std::vector<FinishEntry> finish_heap_;   // min-heap on (decode_step, request)
