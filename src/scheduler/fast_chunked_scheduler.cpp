@@ -68,7 +68,6 @@ void FastChunkedScheduler::heap_push(const FinishEntry& e) {
 // Stale entries (requests preempted, frozen or finished since) stay in the heap until due; drop them when
 // they outnumber the live ones, so frequent freezing cannot grow it without bound. Amortised O(1).
 void FastChunkedScheduler::heap_compact() {
-  if (finish_heap_.size() <= 2 * static_cast<std::size_t>(lazy_count_) + 4096) return;
   std::erase_if(finish_heap_, [this](const FinishEntry& e) {
     const auto i = static_cast<std::size_t>(e.request);
     return lazy_[i] == 0 || epoch_[i] != e.epoch;
@@ -232,7 +231,7 @@ bool FastChunkedScheduler::schedule_v1(StepPlan& plan) {
   const std::int64_t max_len = serving_.max_model_len;
   std::int32_t cursor = head_;
   if (lazy_count_ > 0) {
-    const std::int32_t start = trailing_non_lazy_start();
+    const std::int32_t start = running_count_ == lazy_count_ ? kNone : trailing_non_lazy_start();
     const std::int64_t appending = phase_count_[static_cast<std::size_t>(wanted_phase_)];
     // Each decode of the prefix checks has_free(0 or 1) in turn: all pass iff free >= their sum.
     if (start != kMixed && lazy_count_ <= budget && blocks_.has_free(appending)) {
@@ -330,7 +329,7 @@ bool FastChunkedScheduler::schedule_v0_chunked(StepPlan& plan) {
   scratch_prefills_.clear();
   std::int32_t cursor = head_;
   if (lazy_count_ > 0) {
-    const std::int32_t start = trailing_non_lazy_start();
+    const std::int32_t start = running_count_ == lazy_count_ ? kNone : trailing_non_lazy_start();
     const std::int64_t appending = phase_count_[static_cast<std::size_t>(wanted_phase_)];
     // Each decode needs one free block before it is scheduled (can_append_slots): all of the prefix
     // pass when free blocks exceed the blocks they append.
@@ -538,7 +537,7 @@ ReplicaScheduler::StepResult FastChunkedScheduler::complete_step(const StepPlan&
       make_lazy(id);  // computed == length - 1: it decodes from the next step on
     }
   }
-  heap_compact();
+  if (finish_heap_.size() > 2 * static_cast<std::size_t>(lazy_count_) + 4096) heap_compact();
   return result;
 }
 
