@@ -84,6 +84,10 @@ class FastChunkedScheduler {
   bool preempt(std::int32_t victim, StepPlan& plan, bool allow_swap);
   void freeze(std::int32_t id);
   void finish_plan_shape(StepPlan& plan);
+  // Everything but the commonest step (all running requests lazy, nothing waiting, nobody finishing),
+  // kept out of line so that schedule() and complete_step() stay small.
+  [[gnu::noinline]] bool schedule_general(StepPlan& plan);
+  [[gnu::noinline]] ReplicaScheduler::StepResult complete_step_general(const StepPlan& plan, SimTimeNs now);
   bool schedule_v1(StepPlan& plan);
   bool schedule_v0_chunked(StepPlan& plan);
   void schedule_v0_swapped(StepPlan& plan, std::int64_t& budget_seqs, std::int32_t insert_before);
