@@ -162,7 +162,10 @@ void mixed_step_benchmark(benchmark::State& state) {
   serving.max_model_len = 8192;
   // At most `batch` finish per step (outputs >= 32 tokens: far fewer); pool sized for the worst case of
   // the steady state, checked below.
-  const std::int64_t pool = batch + (kMixedSteps + kMixedWarmup + 2 * batch) * std::max<std::int64_t>(batch / 16, 2);
+  // Finishes per step: about batch / 96 with short outputs, under 1 with long ones (at most one request
+  // of each output length finishes per step once staggered).
+  const std::int64_t per_step = kLongOutputs ? 2 : std::max<std::int64_t>(batch / 16, 2);
+  const std::int64_t pool = batch + (kMixedSteps + kMixedWarmup + 2 * batch) * per_step;
   std::vector<RequestState> requests(static_cast<std::size_t>(pool));
   for (std::int64_t i = 0; i < pool; ++i) {
     RequestState& r = requests[static_cast<std::size_t>(i)];
