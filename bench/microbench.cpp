@@ -1,5 +1,6 @@
 // Micro-benchmarks of the simulator's hot pieces: event queue, KV block operations, one scheduler step
-// at batch sizes 1..1024 (FastV0Scheduler and the reference ReplicaScheduler), a mixed V1 step, and the
+// at batch sizes 1..1024 (FastV0Scheduler, FastChunkedScheduler for V1 and chunked V0, and the reference
+// ReplicaScheduler), a mixed step (decodes + prefill chunks, V1 and chunked V0), and the
 // latency lookup. Figures are recorded in bench/RESULTS.md; scripts/bench.sh runs them.
 //
 // Honesty rules followed here: every benchmark reaches a steady state before the timed loop (a warm-up
@@ -18,6 +19,7 @@
 #include "moesim/kvcache/block_manager.hpp"
 #include "moesim/model/presets.hpp"
 #include "moesim/perf/latency_factory.hpp"
+#include "moesim/scheduler/fast_chunked_scheduler.hpp"
 #include "moesim/scheduler/fast_v0_scheduler.hpp"
 #include "moesim/scheduler/replica_scheduler.hpp"
 #include "moesim/sim/event_queue.hpp"
@@ -68,10 +70,19 @@ constexpr std::int64_t kHugeBlockPool = std::int64_t{1} << 45;
 
 // One V0 decode step (schedule + complete_step) with `batch` running requests that never finish:
 // the steady state of a long decode phase. Setup admits all of them in one prefill step (untimed).
-template <typename Scheduler>
+// Engine configurations of the step benchmarks.
+enum class Engine { kV0, kV0Chunked, kV1 };
+ServingConfig engine_config(Engine engine) {
+  ServingConfig serving;
+  serving.scheduler = engine == Engine::kV1 ? SchedulerVersion::kV1 : SchedulerVersion::kV0;
+  serving.enable_chunked_prefill = engine != Engine::kV0;
+  return serving;
+}
+
+template <typename Scheduler, Engine kEngine = Engine::kV0>
 void decode_step_benchmark(benchmark::State& state) {
   const auto batch = static_cast<std::int32_t>(state.range(0));
-  ServingConfig serving;
+  ServingConfig serving = engine_config(kEngine);
   serving.max_num_seqs = batch;
   serving.max_num_batched_tokens = 1 << 20;  // the whole batch (batch x 100 tokens) prefills in one step
   serving.max_model_len = kNeverFinishTokens;
@@ -110,31 +121,61 @@ void BM_DecodeStep_Reference(benchmark::State& state) { decode_step_benchmark<Re
 BENCHMARK(BM_DecodeStep_FastV0)->RangeMultiplier(2)->Range(1, 1024);
 BENCHMARK(BM_DecodeStep_Reference)->RangeMultiplier(2)->Range(1, 1024);
 
-// ---- one mixed V1 step ------------------------------------------------------------------------------
+// The same decode step for V1 and for V0 with chunked prefill (decodes only: every request prefilled in
+// the untimed first step), FastChunkedScheduler against the reference.
+void BM_DecodeStep_FastV1(benchmark::State& state) {
+  decode_step_benchmark<FastChunkedScheduler, Engine::kV1>(state);
+}
+void BM_DecodeStep_ReferenceV1(benchmark::State& state) {
+  decode_step_benchmark<ReplicaScheduler, Engine::kV1>(state);
+}
+void BM_DecodeStep_FastV0Chunked(benchmark::State& state) {
+  decode_step_benchmark<FastChunkedScheduler, Engine::kV0Chunked>(state);
+}
+void BM_DecodeStep_ReferenceV0Chunked(benchmark::State& state) {
+  decode_step_benchmark<ReplicaScheduler, Engine::kV0Chunked>(state);
+}
+BENCHMARK(BM_DecodeStep_FastV1)->RangeMultiplier(2)->Range(1, 1024);
+BENCHMARK(BM_DecodeStep_ReferenceV1)->RangeMultiplier(2)->Range(1, 1024);
+BENCHMARK(BM_DecodeStep_FastV0Chunked)->RangeMultiplier(2)->Range(1, 1024);
+BENCHMARK(BM_DecodeStep_ReferenceV0Chunked)->RangeMultiplier(2)->Range(1, 1024);
 
-// V1 (one token budget shared by running decodes and new prompts, chunked) in steady state: up to
-// `batch` requests, prompts of 256 tokens, outputs of 32..159 tokens (staggered so requests finish in
-// most steps), and every finished request re-enters the queue as a new one at once, so most steps mix
-// decodes with a prefill chunk. Runs on the reference ReplicaScheduler (the only V1 implementation).
-// The re-entry loop over plan.work is O(batch) harness work inside the timed region, the same order as
-// the V1 step itself.
-void BM_MixedStep_V1(benchmark::State& state) {
+// ---- one mixed step (decodes + a prefill chunk) ------------------------------------------------------
+
+// V1 or V0 with chunked prefill (one token budget shared by running decodes and new prompts) in steady
+// state: `batch` requests running, prompts of 256 tokens, outputs of 32..159 tokens (staggered so requests
+// finish in most steps), and each finished request is replaced at once by a new one from a pool, so most
+// steps mix decodes with prefill chunks. The replacement is O(finished) harness work in the timed region
+// (add_request per new request). A fixed number of steps (kMixedSteps) keeps the pool finite.
+constexpr std::int64_t kMixedSteps = 20000;
+constexpr std::int64_t kMixedWarmup = 2000;
+
+// kLongOutputs: outputs of batch+1..2*batch tokens instead, so about 0.7 requests finish (and as many
+// prompts are admitted) per step whatever the batch: the per-step cost of a mixed step at a constant
+// rate of admissions and finishes.
+template <typename Scheduler, Engine kEngine, bool kLongOutputs = false>
+void mixed_step_benchmark(benchmark::State& state) {
   const auto batch = static_cast<std::int32_t>(state.range(0));
-  ServingConfig serving;
-  serving.scheduler = SchedulerVersion::kV1;
-  serving.enable_chunked_prefill = true;
+  ServingConfig serving = engine_config(kEngine);
   serving.max_num_seqs = batch;
   serving.max_num_batched_tokens = 8192;  // V1 default on an A100 (src/config/scenario.cpp)
   serving.max_model_len = 8192;
-  std::vector<RequestState> requests(static_cast<std::size_t>(batch));
-  auto renew = [](RequestState& r, std::int32_t id) {
-    r = RequestState{};
+  // At most `batch` finish per step (outputs >= 32 tokens: far fewer); pool sized for the worst case of
+  // the steady state, checked below.
+  // Finishes per step: about batch / 96 with short outputs, under 1 with long ones (at most one request
+  // of each output length finishes per step once staggered).
+  const std::int64_t per_step = kLongOutputs ? 2 : std::max<std::int64_t>(batch / 16, 2);
+  const std::int64_t pool = batch + (kMixedSteps + kMixedWarmup + 2 * batch) * per_step;
+  std::vector<RequestState> requests(static_cast<std::size_t>(pool));
+  for (std::int64_t i = 0; i < pool; ++i) {
+    RequestState& r = requests[static_cast<std::size_t>(i)];
     r.prompt_tokens = 256;
-    r.target_output_tokens = 32 + id % 128;
-  };
-  for (std::int32_t i = 0; i < batch; ++i) renew(requests[static_cast<std::size_t>(i)], i);
-  ReplicaScheduler scheduler(serving, kHugeBlockPool, 0, requests);
-  for (std::int32_t i = 0; i < batch; ++i) scheduler.add_request(i);
+    r.target_output_tokens = kLongOutputs ? static_cast<std::int32_t>(batch + 1 + i % batch)
+                                          : static_cast<std::int32_t>(32 + i % 128);
+  }
+  Scheduler scheduler(serving, kHugeBlockPool, 0, requests);
+  std::int32_t next_id = 0;
+  for (; next_id < batch; ++next_id) scheduler.add_request(next_id);
   StepPlan plan;
   plan.work.reserve(static_cast<std::size_t>(batch) + 1);
   SimTimeNs t = 0;
@@ -145,16 +186,11 @@ void BM_MixedStep_V1(benchmark::State& state) {
     const auto result = scheduler.complete_step(plan, ++t);
     if (plan.shape.num_prefill_seqs > 0 && plan.shape.num_decode_seqs > 0) mixed_steps += 1;
     tokens += plan.shape.total_tokens();
-    if (result.finished > 0) {
-      for (const ScheduledWork& w : plan.work) {
-        RequestState& r = requests[static_cast<std::size_t>(w.request)];
-        if (r.status != RequestStatus::kFinished) continue;
-        renew(r, w.request);
-        scheduler.add_request(w.request);
-      }
-    }
+    for (std::int32_t k = 0; k < result.finished; ++k) scheduler.add_request(next_id++);
+    check_invariant(next_id < pool, "bench: request pool large enough");
   };
-  for (int i = 0; i < 2000; ++i) one_step();  // warm-up: reach the staggered steady state (not timed)
+  const std::int64_t warmup = kLongOutputs ? kMixedWarmup + 2 * batch : kMixedWarmup;
+  for (std::int64_t i = 0; i < warmup; ++i) one_step();  // reach the staggered steady state (not timed)
   mixed_steps = 0;
   tokens = 0;
   for (auto _ : state) {
@@ -166,7 +202,34 @@ void BM_MixedStep_V1(benchmark::State& state) {
   state.counters["mixed_fraction"] = static_cast<double>(mixed_steps) / static_cast<double>(state.iterations());
   state.counters["tokens_per_step"] = static_cast<double>(tokens) / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_MixedStep_V1)->RangeMultiplier(4)->Range(16, 1024);
+void BM_MixedStep_FastV1(benchmark::State& state) { mixed_step_benchmark<FastChunkedScheduler, Engine::kV1>(state); }
+void BM_MixedStep_ReferenceV1(benchmark::State& state) { mixed_step_benchmark<ReplicaScheduler, Engine::kV1>(state); }
+void BM_MixedStep_FastV0Chunked(benchmark::State& state) {
+  mixed_step_benchmark<FastChunkedScheduler, Engine::kV0Chunked>(state);
+}
+void BM_MixedStep_ReferenceV0Chunked(benchmark::State& state) {
+  mixed_step_benchmark<ReplicaScheduler, Engine::kV0Chunked>(state);
+}
+void BM_MixedStepSteadyRate_FastV1(benchmark::State& state) {
+  mixed_step_benchmark<FastChunkedScheduler, Engine::kV1, true>(state);
+}
+void BM_MixedStepSteadyRate_ReferenceV1(benchmark::State& state) {
+  mixed_step_benchmark<ReplicaScheduler, Engine::kV1, true>(state);
+}
+void BM_MixedStepSteadyRate_FastV0Chunked(benchmark::State& state) {
+  mixed_step_benchmark<FastChunkedScheduler, Engine::kV0Chunked, true>(state);
+}
+void BM_MixedStepSteadyRate_ReferenceV0Chunked(benchmark::State& state) {
+  mixed_step_benchmark<ReplicaScheduler, Engine::kV0Chunked, true>(state);
+}
+BENCHMARK(BM_MixedStepSteadyRate_FastV1)->RangeMultiplier(2)->Range(1, 1024)->Iterations(kMixedSteps);
+BENCHMARK(BM_MixedStepSteadyRate_ReferenceV1)->RangeMultiplier(2)->Range(1, 1024)->Iterations(kMixedSteps);
+BENCHMARK(BM_MixedStepSteadyRate_FastV0Chunked)->RangeMultiplier(2)->Range(1, 1024)->Iterations(kMixedSteps);
+BENCHMARK(BM_MixedStepSteadyRate_ReferenceV0Chunked)->RangeMultiplier(2)->Range(1, 1024)->Iterations(kMixedSteps);
+BENCHMARK(BM_MixedStep_FastV1)->RangeMultiplier(2)->Range(1, 1024)->Iterations(kMixedSteps);
+BENCHMARK(BM_MixedStep_ReferenceV1)->RangeMultiplier(2)->Range(1, 1024)->Iterations(kMixedSteps);
+BENCHMARK(BM_MixedStep_FastV0Chunked)->RangeMultiplier(2)->Range(1, 1024)->Iterations(kMixedSteps);
+BENCHMARK(BM_MixedStep_ReferenceV0Chunked)->RangeMultiplier(2)->Range(1, 1024)->Iterations(kMixedSteps);
 
 // ---- latency lookup ---------------------------------------------------------------------------------
 

@@ -14,14 +14,22 @@
 #        c     scenarios/mixtral-8x7b_8xa100-40gb_tp8.yaml (MoE quickstart, 2,000 requests)
 #        c0    the embedded default scenario (`moesim run` with no file)
 #      (d), the paper-study ranking, does not exist yet.
+#      Issue 13 (V1 and V0 with chunked prefill against V0, each engine at 90 % of its own capacity):
+#        a-v1, a-v0c       (a) with V1 / V0 + chunked prefill (bench/scenarios/a_v1_*, a_v0c_*)
+#        b90-v0, b90-v1, b90-v0c  1,000,000 requests, Poisson at 90 % of the engine's own capacity
+#                          (bench/scenarios/b90_*; capacity = (a)'s offline throughput with that engine)
+#      The reference scheduler runs of b90-* are skipped with --smoke.
+#      A last table gives each engine's wall time as a multiple of V0's on the same case (best / median).
 #
 # Usage: scripts/bench.sh [--smoke] [--reps N] [--out DIR] [--no-build] [--no-micro] [--no-reference]
+#                         [--only CASES]
 #   --smoke         everything once, micro-benchmarks at 0.01 s each, no reference runs of (b): for CI
 #   --reps N        repetitions of each whole run (default 5)
 #   --out DIR       where results go (default build-bench/bench-results): microbench.json/.txt, runs.tsv, runs.md
 #   --no-build      use the existing build directory as is
 #   --no-micro      skip the micro-benchmarks
 #   --no-reference  skip the reference-scheduler runs
+#   --only CASES    run only these whole-run cases (comma-separated names, e.g. a,a-v1,a-v0c,b90-v0,b90-v1,b90-v0c)
 # Runs on whatever else the machine is doing: take the best of several repetitions (the script reports
 # best and median) and say what else was running.
 set -euo pipefail
@@ -35,6 +43,7 @@ smoke=0
 do_build=1
 do_micro=1
 do_reference=1
+only=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) smoke=1; reps=1 ;;
@@ -43,6 +52,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) do_build=0 ;;
     --no-micro) do_micro=0 ;;
     --no-reference) do_reference=0 ;;
+    --only) only=",$2,"; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -95,6 +105,7 @@ printf 'case\tscheduler\trep\twall_s\tuser_s\tsys_s\tmax_rss_kib\tnum_requests\t
 run_case() {
   local name=$1 scheduler=$2
   shift 2
+  if [[ -n $only && $only != *",$name,"* ]]; then return 0; fi
   local extra=()
   [[ $scheduler == reference ]] && extra=(--reference-scheduler)
   local rep
@@ -148,6 +159,14 @@ for scheduler in "${schedulers[@]}"; do
   fi
   run_case c "$scheduler" "$scenario_c"
   run_case c0 "$scheduler"
+  # Issue 13: V1 and V0 + chunked prefill against V0.
+  run_case a-v1 "$scheduler" bench/scenarios/a_v1_sharegpt_llama2-7b_offline.yaml
+  run_case a-v0c "$scheduler" bench/scenarios/a_v0c_sharegpt_llama2-7b_offline.yaml
+  if [[ $scheduler == fast || $smoke -eq 0 ]]; then
+    [[ $scheduler == fast ]] && run_case b90-v0 "$scheduler" bench/scenarios/b90_v0_sharegpt_1m_poisson.yaml
+    run_case b90-v1 "$scheduler" bench/scenarios/b90_v1_sharegpt_1m_poisson.yaml
+    run_case b90-v0c "$scheduler" bench/scenarios/b90_v0c_sharegpt_1m_poisson.yaml
+  fi
 done
 
 /usr/bin/python3 - "$runs_tsv" <<'PY' | tee "$out_dir/runs.md"
@@ -167,6 +186,24 @@ for (case, scheduler), g in groups.items():
     cpu = min(float(r["user_s"]) + float(r["sys_s"]) for r in g)  # /usr/bin/time: 10 ms resolution
     print(f"| {case} | {scheduler} | {len(g)} | {best:.3f} / {median:.3f} | {cpu:.2f} | {n:,} | {n / best:,.0f} "
           f"| {tokens:,} | {tokens / best:,.3g} | {rss:.0f} |")
+# Issue 13: engine wall time as a multiple of V0's (fast schedulers), on best and on median wall times.
+pairs = [("a-v1", "a"), ("a-v0c", "a"), ("b90-v1", "b90-v0"), ("b90-v0c", "b90-v0")]
+lines = []
+for case, base in pairs:
+    if (case, "fast") in groups and (base, "fast") in groups:
+        w = sorted(float(r["wall_s"]) for r in groups[(case, "fast")])
+        v = sorted(float(r["wall_s"]) for r in groups[(base, "fast")])
+        cw = min(float(r["user_s"]) + float(r["sys_s"]) for r in groups[(case, "fast")])
+        cv = min(float(r["user_s"]) + float(r["sys_s"]) for r in groups[(base, "fast")])
+        lines.append(f"| {case} / {base} | {w[0] / v[0]:.2f} | {statistics.median(w) / statistics.median(v):.2f} "
+                     f"| {cw / cv:.2f} |" if cv > 0 else f"| {case} / {base} | {w[0] / v[0]:.2f} "
+                     f"| {statistics.median(w) / statistics.median(v):.2f} | - |")
+if lines:
+    print()
+    # CPU (user + sys, best) is steadier than wall time on a shared machine.
+    print("| engine / V0 (fast schedulers) | x V0, wall best | x V0, wall median | x V0, CPU best |")
+    print("|---|---|---|---|")
+    print("\n".join(lines))
 PY
 echo "(d) the paper-study ranking: not implemented yet, nothing to run"
 echo "results in $out_dir"

@@ -87,10 +87,16 @@ int rank_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       ("quiet,q", "no progress lines on stderr")
       ("checkpoint-interval", po::value<double>()->default_value(30), "seconds between saves of finished work to -o");
   add_set_option(options);
+  // Not shown in --help: for benchmarks (bench/RESULTS.md) only. Every simulation of the study runs on
+  // the reference ReplicaScheduler; results are identical, only slower.
+  po::options_description hidden;
+  hidden.add_options()("reference-scheduler", "use the reference scheduler (benchmarks)");
+  po::options_description all_options;
+  all_options.add(options).add(hidden);
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  parse_options(args, options, positional, vm);
+  parse_options(args, all_options, positional, vm);
   if (vm.count("help") != 0U) {
     if (mpi.rank() == 0) out << options << "\n";
     return 0;
@@ -164,6 +170,7 @@ int rank_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     rank_options.shard_count = mpi.size();
     rank_options.all_gather = [&mpi](const std::string& mine) { return mpi.all_gather(mine); };
   }
+  rank_options.use_fast_schedulers = vm.count("reference-scheduler") == 0U;
   rank_options.progress = [&progress](std::int64_t done, std::int64_t total) { progress(done, total); };
   if (resume) rank_options.resume = &resumed;
   rank_options.checkpoint_interval_s = vm["checkpoint-interval"].as<double>();

@@ -117,7 +117,8 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
       ("print-scenario", "print the resolved scenario as YAML (every default filled in, --set applied) and exit");
   add_set_option(options);
   // Not shown in --help: for benchmarks (bench/, docs/performance.md) only. Forces the O(batch)-per-step
-  // reference ReplicaScheduler instead of FastV0Scheduler; results are identical, only slower.
+  // reference ReplicaScheduler instead of FastV0Scheduler / FastChunkedScheduler; results are identical,
+  // only slower.
   po::options_description hidden;
   hidden.add_options()("reference-scheduler", "use the reference scheduler (benchmarks)");
   po::options_description all_options;

@@ -4,8 +4,8 @@
 
 namespace moesim {
 
-void EventQueue::push(SimTimeNs time_ns, EventPhase phase, std::int32_t target) {
-  heap_.push_back(Event{time_ns, phase, next_sequence_++, target});
+void EventQueue::heap_push(const Event& e) {
+  heap_.push_back(e);
   std::size_t child = heap_.size() - 1;
   while (child > 0) {
     const std::size_t parent = (child - 1) / 2;
@@ -15,7 +15,7 @@ void EventQueue::push(SimTimeNs time_ns, EventPhase phase, std::int32_t target) 
   }
 }
 
-Event EventQueue::pop() {
+Event EventQueue::heap_pop() {
   const Event result = heap_.front();
   heap_.front() = heap_.back();
   heap_.pop_back();

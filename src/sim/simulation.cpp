@@ -5,6 +5,7 @@
 
 #include "moesim/common/errors.hpp"
 #include "moesim/common/random.hpp"
+#include "moesim/scheduler/fast_chunked_scheduler.hpp"
 #include "moesim/scheduler/fast_v0_scheduler.hpp"
 #include "moesim/scheduler/router.hpp"
 #include "moesim/sim/event_queue.hpp"
@@ -224,7 +225,7 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
   }
   // A run whose last event is an arrival (e.g. a rejected request) ends at that arrival, not before it.
   outcome.end_ns = std::max(outcome.end_ns, now);
-  if constexpr (std::is_same_v<Scheduler, FastV0Scheduler>) {
+  if constexpr (!std::is_same_v<Scheduler, ReplicaScheduler>) {
     for (auto& scheduler : schedulers) scheduler.materialize_all();
   }
   check_end_of_run(outcome, schedulers);
@@ -388,7 +389,7 @@ SimulationOutcome run_lockstep(const SimulationSetup& setup, SimulationObserver*
     if (outcome.interrupted) break;
   }
   outcome.end_ns = std::max(outcome.end_ns, now);
-  if constexpr (std::is_same_v<Scheduler, FastV0Scheduler>) {
+  if constexpr (!std::is_same_v<Scheduler, ReplicaScheduler>) {
     for (auto& scheduler : schedulers) scheduler.materialize_all();
   }
   check_end_of_run(outcome, schedulers);
@@ -398,16 +399,16 @@ SimulationOutcome run_lockstep(const SimulationSetup& setup, SimulationObserver*
 }  // namespace
 
 SimulationOutcome Simulation::run(SimulationObserver* observer, const std::atomic<bool>* stop) {
-  const bool fast = setup_.use_fast_v0 && setup_.serving.scheduler == SchedulerVersion::kV0 &&
-                    !setup_.serving.enable_chunked_prefill;
+  const bool fast = setup_.use_fast_v0;
+  const bool plain_v0 = setup_.serving.scheduler == SchedulerVersion::kV0 && !setup_.serving.enable_chunked_prefill;
   if (setup_.expert_parallel != nullptr) {
-    return fast ? run_lockstep<FastV0Scheduler>(setup_, observer, stop)
-                : run_lockstep<ReplicaScheduler>(setup_, observer, stop);
+    if (!fast) return run_lockstep<ReplicaScheduler>(setup_, observer, stop);
+    return plain_v0 ? run_lockstep<FastV0Scheduler>(setup_, observer, stop)
+                    : run_lockstep<FastChunkedScheduler>(setup_, observer, stop);
   }
-  if (fast) {
-    return run_with<FastV0Scheduler>(setup_, observer, stop);
-  }
-  return run_with<ReplicaScheduler>(setup_, observer, stop);
+  if (!fast) return run_with<ReplicaScheduler>(setup_, observer, stop);
+  return plain_v0 ? run_with<FastV0Scheduler>(setup_, observer, stop)
+                  : run_with<FastChunkedScheduler>(setup_, observer, stop);
 }
 
 }  // namespace moesim

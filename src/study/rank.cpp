@@ -125,6 +125,7 @@ struct PricingContext {
   std::vector<Workload> saturation_workloads;
   const std::atomic<bool>* stop = nullptr;
   std::atomic<std::int64_t>* simulations = nullptr;
+  bool use_fast_schedulers = true;  // RankOptions::use_fast_schedulers
 };
 
 // ctx.saturation_workloads for dp = 1..spec.max_gpus from the study's workload.
@@ -145,6 +146,7 @@ DeploymentResult simulate_deployment(const PricingContext& ctx, const Scenario& 
   d.layout = layout;
   ScenarioRunOptions options;
   options.stop = ctx.stop;
+  options.use_fast_v0 = ctx.use_fast_schedulers;
   const ScenarioRunResult r = simulate_scenario(
       scenario, ctx.saturation_workloads[static_cast<std::size_t>(layout.data_parallel - 1)], options);
   if (ctx.stop != nullptr && ctx.stop->load()) return d;  // cut short: not a result (resume redoes it)
@@ -199,6 +201,7 @@ void search_slo(const PricingContext& ctx, const Scenario& scenario, DeploymentR
       ScenarioRunOptions options;
       options.with_analytic = false;
       options.stop = ctx.stop;
+      options.use_fast_v0 = ctx.use_fast_schedulers;
       const ScenarioRunResult r = simulate_scenario(s, workload, options);
       ctx.simulations->fetch_add(1);
       p.ttft = std::max(p.ttft, r.summary.ttft_s.p99);
@@ -561,6 +564,7 @@ RankResult run_rank(const StudySpec& spec, const RankOptions& options) {
   ctx.spec = &spec;
   ctx.stop = options.stop;
   ctx.simulations = &simulations;
+  ctx.use_fast_schedulers = options.use_fast_schedulers;
   build_saturation_workloads(spec, ctx);
   for (const LawInput& l : spec.laws) result.law_names.push_back(l.law.name);
   const scaling::ScalingLaw law0 = law_for_study(spec.laws.front().law, spec.architecture);

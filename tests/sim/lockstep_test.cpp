@@ -180,6 +180,44 @@ TEST_F(Lockstep, DeterministicAndTheFastV0SchedulerGivesTheSameRunAsTheReference
   EXPECT_EQ(a.preemptions, r.preemptions);
 }
 
+// The same for V1 and V0 with chunked prefill (FastChunkedScheduler vs the reference), step by step.
+TEST_F(Lockstep, TheFastChunkedSchedulerGivesTheSameRunAsTheReferenceForV1AndChunkedV0) {
+  for (const SchedulerVersion engine : {SchedulerVersion::kV1, SchedulerVersion::kV0}) {
+    serving.scheduler = engine;
+    serving.enable_chunked_prefill = engine == SchedulerVersion::kV0;
+    serving.max_num_batched_tokens = 512;
+    serving.router = RouterPolicy::kVllmDpLoadBalancer;
+    const Workload workload = many(600);
+    SimulationSetup fast = setup(workload);
+    SimulationSetup reference = setup(workload);
+    reference.use_fast_v0 = false;
+    Captured fast_steps;
+    Captured reference_steps;
+    Capture fast_capture(fast_steps);
+    Capture reference_capture(reference_steps);
+    const SimulationOutcome a = Simulation(fast).run(&fast_capture);
+    const SimulationOutcome r = Simulation(reference).run(&reference_capture);
+    EXPECT_GT(r.preemptions, 0);  // 200 blocks per rank: memory pressure
+    ASSERT_EQ(fast_capture.shapes.size(), reference_capture.shapes.size());
+    for (std::size_t i = 0; i < fast_capture.shapes.size(); ++i) {
+      const StepShape& x = fast_capture.shapes[i];
+      const StepShape& y = reference_capture.shapes[i];
+      ASSERT_TRUE(x.prefill_tokens == y.prefill_tokens && x.num_decode_seqs == y.num_decode_seqs &&
+                  x.decode_context_tokens == y.decode_context_tokens &&
+                  x.prefill_attention_pairs == y.prefill_attention_pairs)
+          << "rank step " << i;
+      ASSERT_EQ(fast_steps.steps[i].start_ns, reference_steps.steps[i].start_ns) << i;
+      ASSERT_EQ(fast_steps.steps[i].used_blocks, reference_steps.steps[i].used_blocks) << i;
+    }
+    for (std::size_t i = 0; i < a.requests.size(); ++i) {
+      EXPECT_EQ(a.requests[i].completion_ns, r.requests[i].completion_ns) << i;
+      EXPECT_EQ(a.requests[i].replica, r.requests[i].replica);
+    }
+    EXPECT_EQ(a.end_ns, r.end_ns);
+    EXPECT_EQ(a.preemptions, r.preemptions);
+  }
+}
+
 TEST_F(Lockstep, TheRecorderSummarisesGroupStepsAndPerGpuLoad) {
   const Workload workload = many(200);
   RecorderOptions options;

@@ -62,8 +62,10 @@ struct SimulationSetup {
   std::int64_t num_cpu_blocks = 0;  // per replica (swap space)
   const StepLatencyModel* latency = nullptr;
   const Workload* workload = nullptr;
-  // V0 without chunked prefill runs on FastV0Scheduler (O(1) decode steps, identical results); false
-  // forces the reference ReplicaScheduler (used by the equivalence tests and benchmarks).
+  // Fast schedulers (O(1) decode part of a step, results identical to the reference): V0 without chunked
+  // prefill runs on FastV0Scheduler, V0 with chunked prefill and V1 on FastChunkedScheduler. false forces
+  // the reference ReplicaScheduler (equivalence tests, benchmarks, the hidden --reference-scheduler flag).
+  // The name predates the chunked/V1 fast path.
   bool use_fast_v0 = true;
   // Set for serving.enable_expert_parallel on an MoE model: the DP ranks step in lockstep and the MoE
   // layers of each step are timed here from the step's routing (drawn from routing_seed); `latency` then

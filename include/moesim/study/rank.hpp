@@ -121,6 +121,7 @@ struct RankOptions {
   // Called from the driving thread after each finished simulation batch item: (done, total).
   std::function<void(std::int64_t, std::int64_t)> progress;
   bool algorithms = true;   // Algorithms 1-2 with simulated costs (more simulations)
+  bool use_fast_schedulers = true;  // false: the reference scheduler in every simulation (benchmarks)
   // Results of an earlier (interrupted) run of the same study, keyed by resume_key(): reused, not rerun.
   const std::map<std::string, DeploymentResult>* resume = nullptr;
   // Called from the driving thread every checkpoint_interval_s during pricing with the ranking of what

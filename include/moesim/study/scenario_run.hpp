@@ -42,7 +42,7 @@ struct ScenarioRunOptions {
   const std::atomic<bool>* stop = nullptr;  // checked between steps; an interrupted run is marked so
   // Record the scenario's `output:` tables (per step, time series) and return them with the outcome.
   bool keep_tables = false;
-  bool use_fast_v0 = true;      // false: the reference V0 scheduler (benchmarks)
+  bool use_fast_v0 = true;      // false: the reference scheduler, every engine (benchmarks)
   // With keep_tables: the per-step rows are streamed here in blocks (RecorderOptions::iteration_sink;
   // ResultsFileWriter::append_iterations) instead of all being kept in memory.
   std::function<void(const IterationColumns&)> iteration_sink;
