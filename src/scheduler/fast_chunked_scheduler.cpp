@@ -174,19 +174,7 @@ std::int32_t FastChunkedScheduler::trailing_non_lazy_start() const {
 
 // As ReplicaScheduler::add_to_plan, for requests scheduled individually (exact state).
 void FastChunkedScheduler::add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens, bool decode) {
-  const RequestState& r = requests_[static_cast<std::size_t>(id)];
-  plan.work.push_back({id, tokens});
-  if (decode) {
-    plan.shape.num_decode_seqs += 1;
-    plan.shape.decode_context_tokens += r.length();
-  } else {
-    const double c = tokens;
-    const double s = r.computed;
-    plan.shape.num_prefill_seqs += 1;
-    plan.shape.prefill_tokens += tokens;
-    plan.shape.prefill_kv_tokens += r.computed + tokens;
-    plan.shape.prefill_attention_pairs += c * (s + (c + 1.0) / 2.0);
-  }
+  append_scheduled_work(plan, id, requests_[static_cast<std::size_t>(id)], tokens, decode);
 }
 
 bool FastChunkedScheduler::preempt(std::int32_t victim, StepPlan& plan, bool allow_swap) {

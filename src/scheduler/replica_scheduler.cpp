@@ -46,23 +46,9 @@ bool ReplicaScheduler::schedule(StepPlan& plan, SimTimeNs now) {
   return schedule_v0_default(plan);
 }
 
-// Inlined into the scheduling loops: it runs once per scheduled request per step.
 [[gnu::always_inline]] inline void ReplicaScheduler::add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens,
                                                                 bool decode) {
-  const RequestState& r = requests_[static_cast<std::size_t>(id)];
-  plan.work.push_back({id, tokens});
-  if (decode) {
-    // A decode computes the one token sampled last step, with the whole sequence as context.
-    plan.shape.num_decode_seqs += 1;
-    plan.shape.decode_context_tokens += r.length();
-  } else {
-    const double c = tokens;
-    const double s = r.computed;
-    plan.shape.num_prefill_seqs += 1;
-    plan.shape.prefill_tokens += tokens;
-    plan.shape.prefill_kv_tokens += r.computed + tokens;
-    plan.shape.prefill_attention_pairs += c * (s + (c + 1.0) / 2.0);
-  }
+  append_scheduled_work(plan, id, requests_[static_cast<std::size_t>(id)], tokens, decode);
 }
 
 void ReplicaScheduler::reject(std::int32_t id, StepPlan& plan) {

@@ -38,6 +38,25 @@ struct StepPlan {
   }
 };
 
+// Appends `tokens` of request `id` (state `r`) to the plan and its shape: a decode (one token, the whole
+// sequence as context) or a prefill chunk on top of the r.computed tokens already in the KV cache. Shared by
+// the schedulers so that every one prices a step identically; inlined, it runs once per scheduled request.
+[[gnu::always_inline]] inline void append_scheduled_work(StepPlan& plan, std::int32_t id, const RequestState& r,
+                                                         std::int32_t tokens, bool decode) {
+  plan.work.push_back({id, tokens});
+  if (decode) {
+    plan.shape.num_decode_seqs += 1;
+    plan.shape.decode_context_tokens += r.length();
+  } else {
+    const double c = tokens;
+    const double s = r.computed;
+    plan.shape.num_prefill_seqs += 1;
+    plan.shape.prefill_tokens += tokens;
+    plan.shape.prefill_kv_tokens += r.computed + tokens;
+    plan.shape.prefill_attention_pairs += c * (s + (c + 1.0) / 2.0);
+  }
+}
+
 // What preempting a request did to it (vLLM V0 _preempt, scheduler.py:1455-1538; V1 recompute only).
 enum class PreemptionOutcome { kRecompute, kSwapped, kAborted };
 
