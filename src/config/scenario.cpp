@@ -28,6 +28,7 @@ namespace {
 using config_detail::IssueSink;
 using config_detail::Location;
 using config_detail::MapReader;
+using config_detail::parse_document;
 
 constexpr int kIntMax = std::numeric_limits<int>::max();
 constexpr double kMicrosecondsPerSecond = 1e6;
@@ -1018,22 +1019,6 @@ class ScenarioParser {
 
 }  // namespace
 
-namespace {
-
-YAML::Node parse_document(const std::string& yaml_text, const std::string& display_name) {
-  try {
-    return YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    ConfigIssue issue;
-    issue.file = display_name;
-    issue.line = e.mark.is_null() ? 0 : e.mark.line + 1;
-    issue.column = e.mark.is_null() ? 0 : e.mark.column + 1;
-    issue.message = "malformed YAML: " + e.msg;
-    throw ConfigError(issue);
-  }
-}
-
-}  // namespace
 
 Scenario load_scenario_text(const std::string& yaml_text, const std::string& display_name,
                             const std::filesystem::path& base_dir) {

@@ -17,6 +17,19 @@ Location location_of(const YAML::Node& node, Location fallback) {
   return Location{mark.line + 1, mark.column + 1};
 }
 
+YAML::Node parse_document(const std::string& yaml_text, const std::string& display_name) {
+  try {
+    return YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    ConfigIssue issue;
+    issue.file = display_name;
+    issue.line = e.mark.is_null() ? 0 : e.mark.line + 1;
+    issue.column = e.mark.is_null() ? 0 : e.mark.column + 1;
+    issue.message = "malformed YAML: " + e.msg;
+    throw ConfigError(issue);
+  }
+}
+
 void IssueSink::add(Location where, std::string yaml_path, std::string message) {
   ConfigIssue issue;
   issue.file = file_;

@@ -30,6 +30,9 @@ struct Location {
 // The node's mark as a Location, or `fallback` when yaml-cpp has no mark (null mark).
 [[nodiscard]] Location location_of(const YAML::Node& node, Location fallback);
 
+// Parses a whole YAML document; a syntax error is a ConfigError at its file:line:column ("malformed YAML").
+[[nodiscard]] YAML::Node parse_document(const std::string& yaml_text, const std::string& display_name);
+
 // Collects problems; file name is stamped on each.
 class IssueSink {
  public:

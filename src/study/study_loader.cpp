@@ -104,17 +104,7 @@ bool non_negative(double v) { return v >= 0 && std::isfinite(v); }
 
 StudySpec load_study_text(const std::string& text, const std::string& display_name,
                           const std::filesystem::path& base_dir) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    ConfigIssue issue;
-    issue.file = display_name;
-    issue.line = e.mark.is_null() ? 0 : e.mark.line + 1;
-    issue.column = e.mark.is_null() ? 0 : e.mark.column + 1;
-    issue.message = "malformed YAML: " + e.msg;
-    throw ConfigError(issue);
-  }
+  const YAML::Node root = config_detail::parse_document(text, display_name);
   IssueSink sink(display_name);
   StudySpec spec;
   spec.source_file = display_name;
