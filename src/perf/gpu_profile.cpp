@@ -149,10 +149,33 @@ GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& fi
   }
   if (root["attention"]) {
     const YAML::Node n = root["attention"];
-    r.check_keys(n, "attention", {"prefill_compute_efficiency", "decode_memory_efficiency", "launch_overhead_us"});
+    r.check_keys(n, "attention",
+                 {"prefill_compute_efficiency", "decode_memory_efficiency", "launch_overhead_us", "kernels"});
     r.number(n, "attention", "prefill_compute_efficiency", p.attention.prefill_compute_efficiency, 1, 0, 1);
     r.number(n, "attention", "decode_memory_efficiency", p.attention.decode_memory_efficiency, 1, 0, 1);
     r.number(n, "attention", "launch_overhead_us", p.attention.launch_overhead_s, 1e-6, -1e-12, 1e6);
+    if (n.IsMap() && n["kernels"]) {
+      // The measured-kernel attention model (docs/latency-model.md); keys left out keep the documented
+      // AttentionKernels defaults.
+      const YAML::Node k = n["kernels"];
+      const std::string path = "attention.kernels";
+      AttentionKernels a;
+      r.check_keys(k, path,
+                   {"query_tile_tokens", "concurrent_tiles", "tile_overhead_us", "decode_tile_overhead_us",
+                    "decode_launch_overhead_us", "decode_half_work", "decode_partition_tokens", "decode_per_seq_us",
+                    "mixed_memory_efficiency", "mixed_reuse_half_mb"});
+      r.number(k, path, "query_tile_tokens", a.query_tile_tokens, 1, 0, 4096);
+      r.number(k, path, "concurrent_tiles", a.concurrent_tiles, 1, 0, 1e5);
+      r.number(k, path, "tile_overhead_us", a.tile_overhead_s, 1e-6, -1e-12, 1e4);
+      r.number(k, path, "decode_tile_overhead_us", a.decode_tile_overhead_s, 1e-6, -1e-12, 1e4);
+      r.number(k, path, "decode_launch_overhead_us", a.decode_launch_overhead_s, 1e-6, -1e-12, 1e4);
+      r.number(k, path, "decode_half_work", a.decode_half_work, 1, -1e-12, 1e9);
+      r.number(k, path, "decode_partition_tokens", a.decode_partition_tokens, 1, 0, 1e6);
+      r.number(k, path, "decode_per_seq_us", a.decode_per_seq_s, 1e-6, -1e-12, 1e4);
+      r.number(k, path, "mixed_memory_efficiency", a.mixed_memory_efficiency, 1, 0, 1);
+      r.number(k, path, "mixed_reuse_half_mb", a.mixed_reuse_half_bytes, 1e6, 0, 1e9);
+      p.attention.kernels = a;
+    }
   }
   if (root["collectives"]) {
     const YAML::Node n = root["collectives"];
@@ -239,6 +262,20 @@ std::string to_yaml(const GpuProfile& p) {
   out << YAML::Key << "prefill_compute_efficiency" << YAML::Value << p.attention.prefill_compute_efficiency;
   out << YAML::Key << "decode_memory_efficiency" << YAML::Value << p.attention.decode_memory_efficiency;
   out << YAML::Key << "launch_overhead_us" << YAML::Value << p.attention.launch_overhead_s * 1e6;
+  if (const auto& k = p.attention.kernels) {
+    out << YAML::Key << "kernels" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "query_tile_tokens" << YAML::Value << k->query_tile_tokens;
+    out << YAML::Key << "concurrent_tiles" << YAML::Value << k->concurrent_tiles;
+    out << YAML::Key << "tile_overhead_us" << YAML::Value << k->tile_overhead_s * 1e6;
+    out << YAML::Key << "decode_tile_overhead_us" << YAML::Value << k->decode_tile_overhead_s * 1e6;
+    out << YAML::Key << "decode_launch_overhead_us" << YAML::Value << k->decode_launch_overhead_s * 1e6;
+    out << YAML::Key << "decode_half_work" << YAML::Value << k->decode_half_work;
+    out << YAML::Key << "decode_partition_tokens" << YAML::Value << k->decode_partition_tokens;
+    out << YAML::Key << "decode_per_seq_us" << YAML::Value << k->decode_per_seq_s * 1e6;
+    out << YAML::Key << "mixed_memory_efficiency" << YAML::Value << k->mixed_memory_efficiency;
+    out << YAML::Key << "mixed_reuse_half_mb" << YAML::Value << k->mixed_reuse_half_bytes * 1e-6;
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   out << YAML::Key << "collectives" << YAML::Value << YAML::BeginMap;
   emit_collective(out, "nvlink", p.nvlink);

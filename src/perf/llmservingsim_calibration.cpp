@@ -12,6 +12,7 @@
 #include "csv_table.hpp"
 #include "log_fit.hpp"
 #include "moesim/common/errors.hpp"
+#include "moesim/perf/attention_kernels.hpp"
 #include "moesim/perf/operator_costs.hpp"
 
 namespace moesim {
@@ -155,11 +156,23 @@ bool elementwise_shape(const LlmServingSimModel& m, const std::string& op, doubl
   return true;
 }
 
-// Attention as the roofline charges it (src/perf/roofline_model.cpp): prefill FLOPs 4 d H per causal
-// (query, key) pair, decode reads K and V of every context token; a mixed batch is the sum of both.
-// kv_prefill is the context already cached before the chunk (the table has chunk > 0 with kv_prefill 0).
-double attention_time_s(const AttentionRow& r, const GpuSpec& gpu, const AttentionEfficiency& a) {
+// Attention as the roofline charges it (src/perf/roofline_model.cpp). kv_prefill is the context already
+// cached before the chunk (the table has chunk > 0 with kv_prefill 0); kv_decode the context of each decode.
+// Closed form (no attention.kernels): prefill FLOPs 4 d H per causal (query, key) pair, decode reads K and
+// V of every context token, a mixed batch the sum of both. Measured kernels: a prefill chunk is one
+// varlen launch, decodes alone the split-KV kernel, and a mixed row (vLLM 0.19 = V1) one varlen launch
+// over both when `one_kernel` (false: the V0 composition, the two kernels' sum).
+double attention_time_s(const AttentionRow& r, const GpuSpec& gpu, const AttentionEfficiency& a, bool one_kernel = true) {
   const auto& m = *r.model;
+  if (a.kernels) {
+    const AttentionKernelModel k(a, *a.kernels, gpu, m.heads, m.kv_heads, m.head_dim, kBf16Bytes);
+    const double context = r.decodes * r.kv_decode;
+    if (r.chunk > 0 && r.decodes > 0 && one_kernel) {
+      return k.varlen_s(1, r.chunk, r.kv_prefill + r.chunk, r.decodes, context);
+    }
+    return (r.chunk > 0 ? k.varlen_s(1, r.chunk, r.kv_prefill + r.chunk, 0, 0) : 0.0) +
+           k.split_kv_decode_s(r.decodes, context);
+  }
   double t = 0;
   if (r.chunk > 0) {
     const double pairs = r.chunk * r.kv_prefill + r.chunk * (r.chunk + 1) / 2;
@@ -170,6 +183,10 @@ double attention_time_s(const AttentionRow& r, const GpuSpec& gpu, const Attenti
     t += a.launch_overhead_s + bytes / (gpu.hbm_bandwidth_bytes_per_s * a.decode_memory_efficiency);
   }
   return t;
+}
+
+bool mixed_row_fitted(const AttentionRow& r, const LlmServingSimOptions& o) {
+  return std::find(o.mixed_fit_models.begin(), o.mixed_fit_models.end(), r.model->folder) != o.mixed_fit_models.end();
 }
 
 // LM head as the roofline charges it: logits GEMM for one position per sequence (h x vocab).
@@ -232,13 +249,19 @@ std::vector<ErrorStats> report(const GpuSpec& gpu, const GpuProfile& p, const Ta
       lp.push_back(lm_head_time_s(r, gpu, p));
       lm.push_back(r.measured_s);
     }
-    std::vector<double> pp, pm, dp, dm, xp, xm;
+    std::vector<double> pp, pm, dp, dm, xp, xm, sp;
+    bool mixed_fitted = false;
     for (const auto& r : t.attention) {
       if (r.model != &m || (r.chunk == 0 && r.decodes == 0)) continue;
       const double pred = attention_time_s(r, gpu, p.attention);
       if (r.decodes == 0) { pp.push_back(pred); pm.push_back(r.measured_s); }
       else if (r.chunk == 0) { dp.push_back(pred); dm.push_back(r.measured_s); }
-      else { xp.push_back(pred); xm.push_back(r.measured_s); }
+      else {
+        xp.push_back(pred);
+        xm.push_back(r.measured_s);
+        sp.push_back(attention_time_s(r, gpu, p.attention, false));
+        mixed_fitted = p.attention.kernels && mixed_row_fitted(r, options);
+      }
     }
     if (gm.empty() && pm.empty()) continue;
     out.push_back(stats(name + " dense.csv GEMMs (qkv/o/gate_up/down)", true, gp, gm));
@@ -246,7 +269,12 @@ std::vector<ErrorStats> report(const GpuSpec& gpu, const GpuProfile& p, const Ta
     if (!lm.empty()) out.push_back(stats(name + " per_sequence.csv lm_head (reported only)", false, lp, lm));
     if (!pm.empty()) out.push_back(stats(name + " attention.csv prefill only", true, pp, pm));
     if (!dm.empty()) out.push_back(stats(name + " attention.csv decode only", true, dp, dm));
-    if (!xm.empty()) out.push_back(stats(name + " attention.csv mixed prefill+decode (sum of parts)", false, xp, xm));
+    if (!xm.empty() && p.attention.kernels) {
+      out.push_back(stats(name + " attention.csv mixed prefill+decode (one varlen launch, V1)", mixed_fitted, xp, xm));
+      out.push_back(stats(name + " attention.csv mixed prefill+decode as V0's two kernels (reported only)", false, sp, xm));
+    } else if (!xm.empty()) {
+      out.push_back(stats(name + " attention.csv mixed prefill+decode (sum of parts)", false, xp, xm));
+    }
   }
   std::vector<double> fp, fm, hp, hm, cp, cm;
   for (const auto& r : t.moe) {
@@ -338,28 +366,86 @@ CalibrationResult calibrate_from_llmservingsim(const GpuSpec& gpu, const GpuProf
     p.elementwise.memory_efficiency = x[0];
     p.elementwise.launch_overhead_s = x[1] * 1e-6;
   }
-  // 3. Attention: pure prefill and pure decode rows (mixed rows are only reported).
+  // 3. Attention kernels (docs/latency-model.md, "Attention kernels as measured"). The tile geometry is
+  // not fitted: query_tile_tokens and concurrent_tiles keep their values (64-row tiles on 188 SMs; the
+  // prefill rows' steps at 273 -> 410 tokens and 1024 -> 1384 tokens follow from them).
   {
-    std::vector<const AttentionRow*> rows;
-    LogResiduals f;
-    for (const auto& r : t.attention) {
-      if ((r.chunk > 0) == (r.decodes > 0)) continue;
-      rows.push_back(&r);
-      f.measured.push_back(r.measured_s);
-    }
-    f.predict = [&](const double* x, std::vector<double>& out) {
-      AttentionEfficiency a;
-      a.prefill_compute_efficiency = x[0];
-      a.decode_memory_efficiency = x[1];
-      a.launch_overhead_s = x[2] * 1e-6;
-      for (std::size_t i = 0; i < rows.size(); ++i) out[i] = attention_time_s(*rows[i], gpu, a);
+    p.attention.kernels = start.attention.kernels ? *start.attention.kernels : AttentionKernels{};
+    auto rows_where = [&](auto keep, LogResiduals& f) {
+      std::vector<const AttentionRow*> rows;
+      for (const auto& r : t.attention) {
+        if (!keep(r)) continue;
+        rows.push_back(&r);
+        f.measured.push_back(r.measured_s);
+      }
+      return rows;
     };
-    std::vector<double> x = {p.attention.prefill_compute_efficiency, p.attention.decode_memory_efficiency,
-                             p.attention.launch_overhead_s * 1e6};
-    fit(std::move(f), x, {0.01, 0.01, 0.0}, {1.0, 1.0, 200.0});
-    p.attention.prefill_compute_efficiency = x[0];
-    p.attention.decode_memory_efficiency = x[1];
-    p.attention.launch_overhead_s = x[2] * 1e-6;
+    // 3a. Split-KV decode kernel on the decode-only rows: max efficiency, half work, launch, per sequence.
+    {
+      LogResiduals f;
+      const auto rows = rows_where([](const AttentionRow& r) { return r.chunk == 0 && r.decodes > 0; }, f);
+      AttentionEfficiency a = p.attention;
+      f.predict = [&, rows](const double* x, std::vector<double>& out) {
+        a.decode_memory_efficiency = x[0];
+        a.kernels->decode_half_work = x[1];
+        a.kernels->decode_launch_overhead_s = x[2] * 1e-6;
+        a.kernels->decode_per_seq_s = x[3] * 1e-6;
+        for (std::size_t i = 0; i < rows.size(); ++i) out[i] = attention_time_s(*rows[i], gpu, a);
+      };
+      std::vector<double> x = {p.attention.decode_memory_efficiency, p.attention.kernels->decode_half_work,
+                               p.attention.kernels->decode_launch_overhead_s * 1e6,
+                               p.attention.kernels->decode_per_seq_s * 1e6};
+      if (!rows.empty()) {
+        fit(std::move(f), x, {0.01, 0.0, 0.0, 0.0}, {1.0, 1e5, 200.0, 100.0});
+        p.attention.decode_memory_efficiency = x[0];
+        p.attention.kernels->decode_half_work = x[1];
+        p.attention.kernels->decode_launch_overhead_s = x[2] * 1e-6;
+        p.attention.kernels->decode_per_seq_s = x[3] * 1e-6;
+      }
+    }
+    // 3b. Varlen kernel on the prefill-only rows: FLOP efficiency of a full wave, launch, per-wave overhead.
+    {
+      LogResiduals f;
+      const auto rows = rows_where([](const AttentionRow& r) { return r.chunk > 0 && r.decodes == 0; }, f);
+      AttentionEfficiency a = p.attention;
+      f.predict = [&, rows](const double* x, std::vector<double>& out) {
+        a.prefill_compute_efficiency = x[0];
+        a.launch_overhead_s = x[1] * 1e-6;
+        a.kernels->tile_overhead_s = x[2] * 1e-6;
+        for (std::size_t i = 0; i < rows.size(); ++i) out[i] = attention_time_s(*rows[i], gpu, a);
+      };
+      std::vector<double> x = {p.attention.prefill_compute_efficiency, p.attention.launch_overhead_s * 1e6,
+                               p.attention.kernels->tile_overhead_s * 1e6};
+      if (!rows.empty()) {
+        fit(std::move(f), x, {0.01, 0.0, 0.0}, {1.0, 200.0, 200.0});
+        p.attention.prefill_compute_efficiency = x[0];
+        p.attention.launch_overhead_s = x[1] * 1e-6;
+        p.attention.kernels->tile_overhead_s = x[2] * 1e-6;
+      }
+    }
+    // 3c. The mixed launch (V1) on the mixed rows of options.mixed_fit_models only; the other models'
+    // mixed rows are held out. Decode-tile overhead, DRAM efficiency and L2 reuse of the decodes' KV.
+    {
+      LogResiduals f;
+      const auto rows = rows_where(
+          [&](const AttentionRow& r) { return r.chunk > 0 && r.decodes > 0 && mixed_row_fitted(r, options); }, f);
+      AttentionEfficiency a = p.attention;
+      f.predict = [&, rows](const double* x, std::vector<double>& out) {
+        a.kernels->decode_tile_overhead_s = x[0] * 1e-6;
+        a.kernels->mixed_memory_efficiency = x[1];
+        a.kernels->mixed_reuse_half_bytes = x[2] * 1e6;
+        for (std::size_t i = 0; i < rows.size(); ++i) out[i] = attention_time_s(*rows[i], gpu, a);
+      };
+      std::vector<double> x = {p.attention.kernels->decode_tile_overhead_s * 1e6,
+                               p.attention.kernels->mixed_memory_efficiency,
+                               p.attention.kernels->mixed_reuse_half_bytes * 1e-6};
+      if (!rows.empty()) {
+        fit(std::move(f), x, {0.0, 0.05, 1.0}, {200.0, 1.0, 1e5});
+        p.attention.kernels->decode_tile_overhead_s = x[0] * 1e-6;
+        p.attention.kernels->mixed_memory_efficiency = x[1];
+        p.attention.kernels->mixed_reuse_half_bytes = x[2] * 1e6;
+      }
+    }
   }
   // 4. Fused MoE experts: the `fit` rows only (router uses the GEMM/elementwise fits above).
   {
@@ -389,8 +475,14 @@ CalibrationResult calibrate_from_llmservingsim(const GpuSpec& gpu, const GpuProf
   result.errors = report(gpu, p, t, options);
   p.provenance.method =
       "moesim calibrate --llmservingsim (Ceres, log relative residuals): gemm on dense.csv linear layers, "
-      "elementwise on dense.csv norms/rotary/act/embedding, attention on attention.csv pure prefill and pure "
-      "decode rows, moe on moe.csv rows with tokens in {" +
+      "elementwise on dense.csv norms/rotary/act/embedding, attention kernels on attention.csv pure decode rows "
+      "(split-KV kernel), pure prefill rows (varlen kernel) and the mixed rows of " +
+      [&] {
+        std::string names;
+        for (const auto& n : options.mixed_fit_models) names += (names.empty() ? "" : ", ") + n;
+        return names;
+      }() +
+      " (one varlen launch; other models' mixed rows held out), moe on moe.csv rows with tokens in {" +
       [&] {
         std::ostringstream s;
         for (std::size_t i = 0; i < options.moe_fit_tokens.size(); ++i) s << (i ? ", " : "") << options.moe_fit_tokens[i];

@@ -97,6 +97,15 @@ RooflineLatencyModel::RooflineLatencyModel(const ModelArchitecture& arch, const 
                           flops / (gpu_.peak_dense_flops * profile_.attention.prefill_compute_efficiency));
   }
   attention_launch_s_ = layers * profile_.attention.launch_overhead_s;
+  layers_ = layers;
+  // The measured-kernel attention (FlashAttention varlen + split-KV decode). MLA runs other kernels
+  // (FlashMLA / the MLA backends' own) that no profile measures: it keeps the closed form.
+  if (profile_.attention.kernels && !arch_.uses_mla()) {
+    kernel_attention_ = true;
+    one_kernel_mixed_ = serving.scheduler == SchedulerVersion::kV1;
+    attention_kernels_ = AttentionKernelModel(profile_.attention, *profile_.attention.kernels, gpu_, heads_per_gpu,
+                                              kv_heads_per_gpu_, arch_.head_dim, elem_bytes_);
+  }
 
   const std::size_t rows = static_cast<std::size_t>(max_tokens_) + 1;
   token_table_.assign(rows * kOperatorCount, 0.0);
@@ -247,12 +256,21 @@ void RooflineLatencyModel::direct_breakdown(const StepShape& shape, OperatorBrea
   out.fill(0.0);
   token_terms(static_cast<double>(shape.total_tokens()), out);
   out[idx(Operator::kLmHead)] = lm_head_s(static_cast<double>(shape.num_seqs()));
-  out[idx(Operator::kAttentionPrefill)] =
-      shape.prefill_tokens > 0 ? attention_launch_s_ + shape.prefill_attention_pairs * prefill_s_per_pair_ : 0.0;
-  out[idx(Operator::kAttentionDecode)] =
-      shape.num_decode_seqs > 0
-          ? attention_launch_s_ + static_cast<double>(shape.decode_context_tokens) * decode_s_per_context_token_
-          : 0.0;
+  if (kernel_attention_) {
+    // A V1 mixed launch: the prefill chunks' own launch is reported as attention_prefill, what the
+    // decodes add to it as attention_decode.
+    double prefill = 0;
+    const double total = kernel_attention_s(shape, &prefill);
+    out[idx(Operator::kAttentionPrefill)] = prefill;
+    out[idx(Operator::kAttentionDecode)] = total - prefill;
+  } else {
+    out[idx(Operator::kAttentionPrefill)] =
+        shape.prefill_tokens > 0 ? attention_launch_s_ + shape.prefill_attention_pairs * prefill_s_per_pair_ : 0.0;
+    out[idx(Operator::kAttentionDecode)] =
+        shape.num_decode_seqs > 0
+            ? attention_launch_s_ + static_cast<double>(shape.decode_context_tokens) * decode_s_per_context_token_
+            : 0.0;
+  }
   out[idx(Operator::kEngineOverhead)] =
       shape.num_seqs() > 0 ? profile_.engine.fixed_s + profile_.engine.per_seq_s * shape.num_seqs() : 0.0;
 }
@@ -265,12 +283,21 @@ void RooflineLatencyModel::step_breakdown(const StepShape& shape, OperatorBreakd
   const double* row = token_table_.data() + static_cast<std::size_t>(tokens) * kOperatorCount;
   std::copy(row, row + kOperatorCount, out.begin());
   out[idx(Operator::kLmHead)] = token_table_[static_cast<std::size_t>(seqs) * kOperatorCount + idx(Operator::kLmHead)];
-  out[idx(Operator::kAttentionPrefill)] =
-      shape.prefill_tokens > 0 ? attention_launch_s_ + shape.prefill_attention_pairs * prefill_s_per_pair_ : 0.0;
-  out[idx(Operator::kAttentionDecode)] =
-      shape.num_decode_seqs > 0
-          ? attention_launch_s_ + static_cast<double>(shape.decode_context_tokens) * decode_s_per_context_token_
-          : 0.0;
+  if (kernel_attention_) {
+    // A V1 mixed launch: the prefill chunks' own launch is reported as attention_prefill, what the
+    // decodes add to it as attention_decode.
+    double prefill = 0;
+    const double total = kernel_attention_s(shape, &prefill);
+    out[idx(Operator::kAttentionPrefill)] = prefill;
+    out[idx(Operator::kAttentionDecode)] = total - prefill;
+  } else {
+    out[idx(Operator::kAttentionPrefill)] =
+        shape.prefill_tokens > 0 ? attention_launch_s_ + shape.prefill_attention_pairs * prefill_s_per_pair_ : 0.0;
+    out[idx(Operator::kAttentionDecode)] =
+        shape.num_decode_seqs > 0
+            ? attention_launch_s_ + static_cast<double>(shape.decode_context_tokens) * decode_s_per_context_token_
+            : 0.0;
+  }
   out[idx(Operator::kEngineOverhead)] =
       seqs > 0 ? profile_.engine.fixed_s + profile_.engine.per_seq_s * static_cast<double>(seqs) : 0.0;
 }
@@ -284,9 +311,13 @@ SimTimeNs RooflineLatencyModel::step_time_ns(const StepShape& shape) const {
   double s = token_total_[static_cast<std::size_t>(tokens)] +
              token_table_[static_cast<std::size_t>(seqs) * kOperatorCount + idx(Operator::kLmHead)] +
              profile_.engine.fixed_s + profile_.engine.per_seq_s * static_cast<double>(seqs);
-  if (shape.prefill_tokens > 0) s += attention_launch_s_ + shape.prefill_attention_pairs * prefill_s_per_pair_;
-  if (shape.num_decode_seqs > 0) {
-    s += attention_launch_s_ + static_cast<double>(shape.decode_context_tokens) * decode_s_per_context_token_;
+  if (kernel_attention_) {
+    s += kernel_attention_s(shape, nullptr);
+  } else {
+    if (shape.prefill_tokens > 0) s += attention_launch_s_ + shape.prefill_attention_pairs * prefill_s_per_pair_;
+    if (shape.num_decode_seqs > 0) {
+      s += attention_launch_s_ + static_cast<double>(shape.decode_context_tokens) * decode_s_per_context_token_;
+    }
   }
   return std::max<SimTimeNs>(1, seconds_to_ns(s));
 }
@@ -307,6 +338,12 @@ std::string RooflineLatencyModel::describe() const {
     << (serving_.enable_expert_parallel && moe_layers_ > 0 ? ", each DP rank's own part" : "") << "); GPU profile '"
     << profile_.gpu << "' (" << profile_.provenance.method << "); engine " << profile_.engine.engine << " overhead "
     << profile_.engine.fixed_s * 1e3 << " ms + " << profile_.engine.per_seq_s * 1e6 << " us/seq";
+  if (kernel_attention_) {
+    s << "; attention: measured FlashAttention kernels ("
+      << (one_kernel_mixed_ ? "a mixed step's prefill and decodes in one varlen launch, V1"
+                            : "prefill varlen and split-KV decode launched separately, V0")
+      << ")";
+  }
   if (table_sources_.empty()) {
     s << "; no measured tables";
   } else {

@@ -29,13 +29,44 @@ struct ElementwiseEfficiency {
   double launch_overhead_s = 5e-6;
 };
 
-// Attention kernels. Not calibrated on per-kernel data (Vidur's attention.csv is not in our snapshot);
-// prefill compute efficiency and decode memory efficiency are fitted on whole-step data together with the
-// engine overhead, see calibration.
+// The attention kernels as measured (FlashAttention 2, vLLM's FLASH_ATTN backend), used when a profile
+// calibrates them per kernel (RTX PRO 6000: LLMServingSim's attention.csv). Equations and sources in
+// docs/latency-model.md ("Attention kernels as measured"); src/perf/attention_kernels.hpp evaluates them.
+//  * varlen kernel (prefill chunks, and in vLLM V1 the decodes of a mixed step in the same launch): one
+//    thread block per (query tile of `query_tile_tokens` rows, query head); `concurrent_tiles` run at once
+//    (one per SM). A tile streams its keys at the per-SM share of peak FLOP/s x prefill_compute_efficiency
+//    (4 x query_tile x head_dim FLOPs per key), plus `tile_overhead_s` per wave (Q load, softmax
+//    finalisation, O store); decode queries are one-row tiles costing `decode_tile_overhead_s` per wave.
+//    Waves are quantised. The decode tiles of a mixed launch also read their own KV from DRAM once per
+//    query head that misses L2: reads = kv_bytes x (1 + (G - 1) x x / (x + mixed_reuse_half_bytes)), x =
+//    the decodes' KV bytes per KV head, G = query heads per KV head, at mixed_memory_efficiency of HBM.
+//  * split-KV decode kernel (decode-only steps, and every decode in vLLM V0): launch + per_seq x seqs +
+//    KV bytes / (HBM bw x decode_memory_efficiency x w / (w + decode_half_work)), w = seqs x KV heads x
+//    ceil(context / decode_partition_tokens): the parallel work that fills the GPU.
+struct AttentionKernels {
+  double query_tile_tokens = 64;          // query rows per FlashAttention tile (kBlockM, head_dim 128)
+  double concurrent_tiles = 188;          // tiles resident at once (SMs x blocks per SM)
+  double tile_overhead_s = 7e-6;          // per wave of prefill tiles
+  double decode_tile_overhead_s = 4.4e-6; // per wave of one-query decode tiles in a varlen launch
+  double decode_launch_overhead_s = 10e-6;  // the split-KV decode kernel's launch
+  double decode_half_work = 18;           // work units (seq x KV head x partition) at half the max efficiency
+  double decode_partition_tokens = 512;   // context tokens per split-KV partition
+  double decode_per_seq_s = 0.09e-6;      // per decode sequence (its query tile, softmax combine)
+  double mixed_memory_efficiency = 0.8;   // of HBM bandwidth for the decode tiles' KV reads in a mixed launch
+  double mixed_reuse_half_bytes = 344e6;  // KV bytes per KV head at which half the GQA re-reads miss L2
+};
+
+// Attention kernels. Without `kernels` (the A100 profiles: no per-kernel attention data) the closed form:
+// prefill = launch + 4 x head_dim x heads x causal pairs / (peak x prefill_compute_efficiency), decode =
+// launch + KV bytes / (HBM bw x decode_memory_efficiency), a mixed step the sum of both. With `kernels`
+// (profile YAML `attention.kernels`), the measured-kernel model above: prefill_compute_efficiency is then
+// the FLOP rate of a full wave of tiles, decode_memory_efficiency the split-KV kernel's maximum, and
+// launch_overhead_s the varlen kernel's launch.
 struct AttentionEfficiency {
   double prefill_compute_efficiency = 0.45;  // of peak FLOP/s for the QK^T and PV products
   double decode_memory_efficiency = 0.55;    // of peak HBM bandwidth reading the KV cache
   double launch_overhead_s = 8e-6;           // per attention kernel (one per layer per phase)
+  std::optional<AttentionKernels> kernels;
 };
 
 // Collectives: ring all-reduce over a group of n GPUs with bottleneck link bandwidth B (topology):

@@ -8,6 +8,7 @@
 
 #include "moesim/hardware/cluster_config.hpp"
 #include "moesim/model/architecture.hpp"
+#include "moesim/perf/attention_kernels.hpp"
 #include "moesim/perf/gpu_profile.hpp"
 #include "moesim/perf/latency_config.hpp"
 #include "moesim/perf/latency_model.hpp"
@@ -42,6 +43,20 @@ class RooflineLatencyModel : public StepLatencyModel {
   void token_terms(double tokens, OperatorBreakdown& out) const;  // depend on total tokens only
   [[nodiscard]] double lm_head_s(double seqs) const;
   void rebuild_totals();
+  // Attention of one step with the measured-kernel model (profile attention.kernels), all layers: the
+  // total, and in *prefill_part the prefill chunks' own varlen launch (the rest is the decodes' share).
+  [[nodiscard]] double kernel_attention_s(const StepShape& shape, double* prefill_part) const {
+    const double chunks = shape.num_prefill_seqs, tokens = static_cast<double>(shape.prefill_tokens);
+    const double kv = static_cast<double>(shape.prefill_kv_tokens), decodes = shape.num_decode_seqs;
+    const double context = static_cast<double>(shape.decode_context_tokens);
+    const double prefill = tokens > 0 ? attention_kernels_.varlen_s(chunks, tokens, kv, 0, 0) : 0.0;
+    if (prefill_part) *prefill_part = layers_ * prefill;
+    if (decodes <= 0) return layers_ * prefill;
+    // vLLM V1 runs the prefill and decode queries of a step in one varlen launch; V0 (and any step
+    // without a prefill) runs the decodes in the split-KV kernel.
+    if (one_kernel_mixed_ && tokens > 0) return layers_ * attention_kernels_.varlen_s(chunks, tokens, kv, decodes, context);
+    return layers_ * (prefill + attention_kernels_.split_kv_decode_s(decodes, context));
+  }
 
   ModelArchitecture arch_;
   ServingConfig serving_;
@@ -61,6 +76,10 @@ class RooflineLatencyModel : public StepLatencyModel {
   double prefill_s_per_pair_ = 0;
   double decode_s_per_context_token_ = 0;
   double attention_launch_s_ = 0;  // per phase present in a step, all layers
+  bool kernel_attention_ = false;  // profile attention.kernels on a non-MLA model
+  bool one_kernel_mixed_ = false;  // scheduler V1: a mixed step's attention is one varlen launch
+  double layers_ = 0;
+  AttentionKernelModel attention_kernels_;  // per layer, this GPU's heads
   std::vector<double> token_table_;   // (max_tokens_+1) x kOperatorCount, seconds
   std::vector<double> token_total_;   // sum over operators per token count
   std::vector<std::string> table_sources_;
