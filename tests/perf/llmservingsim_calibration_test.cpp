@@ -133,19 +133,7 @@ TEST_F(TinyTables, RecoversKnownEfficienciesFromTablesGeneratedWithThem) {
     row("act_fn", elementwise_time_s(1, 3 * t * 14336 * 2, rtx(), el));
   }
   write("meta-llama/Llama-3.1-8B/bf16/tp1/dense.csv", dense);
-  // Decode attention, worked by hand: 1 sequence x 1000 context tokens reads K and V:
-  // 1000 x 2 x 8 heads x 128 x 2 B = 4,096,000 B; at 1792 GB/s x 0.75 = 3.0476 us; + 10 us launch.
-  // Prefill: 100-token chunk, no prior context: 100 x 101 / 2 = 5050 pairs x 4 x 128 x 32 heads =
-  // 82.7 MFLOP at 503.8 TFLOP/s x 0.5 = 0.3284 us; + 10 us.
-  std::string attention = "prefill_chunk,kv_prefill,n_decode,kv_decode,time_us\n";
-  attention += "0,0,1,1000," + std::to_string(10 + 4096000.0 / (1792e9 * 0.75) * 1e6) + "\n";
-  attention += "0,0,4,4000," + std::to_string(10 + 16 * 4096000.0 / (1792e9 * 0.75) * 1e6) + "\n";
-  attention += "0,0,64,8000," + std::to_string(10 + 512 * 4096000.0 / (1792e9 * 0.75) * 1e6) + "\n";
-  attention += "100,0,0,0," + std::to_string(10 + 5050.0 * 4 * 128 * 32 / (503.8e12 * 0.5) * 1e6) + "\n";
-  attention += "2000,0,0,0," + std::to_string(10 + 2000.0 * 2001 / 2 * 4 * 128 * 32 / (503.8e12 * 0.5) * 1e6) + "\n";
-  attention += "2000,8000,0,0," +
-               std::to_string(10 + (2000.0 * 8000 + 2000.0 * 2001 / 2) * 4 * 128 * 32 / (503.8e12 * 0.5) * 1e6) + "\n";
-  write("meta-llama/Llama-3.1-8B/bf16/tp1/attention.csv", attention);
+  // Attention kernels: AttentionKernelFit.RecoversKnownParametersFromGeneratedTables (attention_kernels_test.cpp).
 
   LlmServingSimOptions o;
   o.gpu_dir = dir_;
@@ -158,11 +146,8 @@ TEST_F(TinyTables, RecoversKnownEfficienciesFromTablesGeneratedWithThem) {
   EXPECT_NEAR(p.gemm.launch_overhead_s, 5e-6, 5e-8);
   EXPECT_NEAR(p.elementwise.memory_efficiency, 0.6, 0.6e-3);
   EXPECT_NEAR(p.elementwise.launch_overhead_s, 3e-6, 3e-8);
-  EXPECT_NEAR(p.attention.decode_memory_efficiency, 0.75, 0.75e-3);
-  EXPECT_NEAR(p.attention.prefill_compute_efficiency, 0.5, 0.5e-3);
-  EXPECT_NEAR(p.attention.launch_overhead_s, 10e-6, 1e-8);
   EXPECT_FALSE(p.moe.has_value());  // no moe.csv: the experts keep `gemm`
-  EXPECT_EQ(p.provenance.data_files.size(), 2U);
+  EXPECT_EQ(p.provenance.data_files.size(), 1U);
 }
 
 TEST_F(TinyTables, FitsTheMoeSectionOnFitRowsOnly) {
