@@ -216,15 +216,15 @@ TEST(ShippedRtxPro6000Attention, ErrorsPerRowGroupStayWithinTheirRegressionBound
     double median, max;
   };
   // Achieved on the shipped profile (docs/latency-model.md) plus a small margin; the operator
-  // target is median <= 5 %, max <= 20 %: met by the prefill medians, decode medians and (nearly) the
-  // prefill maxima; not by the mixed rows' maxima nor the decode maxima (see "Where it misses").
+  // target is median <= 5 %, max <= 20 %: met by every median (the held-out Qwen3 mixed rows 4.7 %) and
+  // (nearly) by the prefill maxima; not by the mixed rows' nor the decode rows' maxima ("Where it misses").
   const std::vector<Bound> bounds = {
       {"Llama-3.1-8B", "prefill only", true, 0.05, 0.23},
       {"Qwen3-30B", "prefill only", true, 0.05, 0.23},
       {"Llama-3.1-8B", "decode only", true, 0.05, 0.40},
       {"Qwen3-30B", "decode only", true, 0.055, 0.50},
-      {"Llama-3.1-8B", "one varlen launch", true, 0.07, 0.70},
-      {"Qwen3-30B", "one varlen launch", false, 0.07, 0.70},  // held out: never fitted
+      {"Llama-3.1-8B", "one varlen launch", true, 0.045, 0.56},
+      {"Qwen3-30B", "one varlen launch", false, 0.05, 0.58},  // held out: never fitted
   };
   for (const auto& b : bounds) {
     bool found = false;

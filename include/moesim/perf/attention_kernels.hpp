@@ -61,15 +61,20 @@ class AttentionKernelModel {
     if (decodes > 0) {
       tiles_d = decodes * heads_;
       len_d = decode_context_tokens / decodes * s_per_key_ + decode_tile_overhead_s_;
-      // The decodes' KV, read by each of the G query heads of a KV head; re-reads hit L2 while the
-      // decodes' KV per KV head is small against mixed_reuse_half_bytes.
+      // The decodes' KV, read by each of the G query heads of a KV head. The grid runs (tile, sequence,
+      // head) with the sequence before the head, so the G query heads of one sequence's KV head are
+      // `sequences` tiles apart in dispatch order: they run at the same time (and share the KV through
+      // L2) unless that distance is a large part of the S resident tiles; and what is not co-resident
+      // still hits L2 while the decodes' KV per KV head, x, is small against mixed_reuse_half_bytes.
       const double x = decode_context_tokens * kv_bytes_per_token_head_;
-      mem = x * kv_heads_ * (1.0 + (gqa_ - 1.0) * x / (x + mixed_reuse_half_bytes_)) * mixed_s_per_byte_;
+      const double apart = std::min(1.0, (decodes + chunks) * inv_concurrent_);
+      mem = x * kv_heads_ * (1.0 + (gqa_ - 1.0) * apart * x / (x + mixed_reuse_half_bytes_)) * mixed_s_per_byte_;
     }
     if (tiles_p + tiles_d <= 0) return 0.0;
     // Longer tiles (a) and shorter ones (b). Two schedules bound the launch: the short tiles fill the
-    // long tiles' idle slots and then run in full waves; or they are dispatched between the long tiles
-    // (grid order) and delay them by their work spread over all SMs. The larger is charged.
+    // long tiles' idle slots and then run in full waves; or those that find no idle slot are dispatched
+    // between the long tiles (grid order) and delay them by their work spread over all SMs. The larger
+    // is charged.
     double a = tiles_p, la = len_p, b = tiles_d, lb = len_d;
     if (lb > la) {
       std::swap(a, b);
@@ -81,7 +86,7 @@ class AttentionKernelModel {
     if (b > 0) {
       const double rest = std::max(0.0, b * lb - (waves_a * concurrent_ - a) * la);
       const double fill = long_part + std::ceil(rest * inv_concurrent_ / lb) * lb;
-      const double spread = long_part + b * lb * inv_concurrent_;
+      const double spread = long_part + std::max(0.0, b - (waves_a * concurrent_ - a)) * lb * inv_concurrent_;
       compute = std::max(fill, spread);
     }
     return varlen_launch_s_ + std::max(compute, mem);

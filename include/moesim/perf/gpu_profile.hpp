@@ -38,8 +38,9 @@ struct ElementwiseEfficiency {
 //    (4 x query_tile x head_dim FLOPs per key), plus `tile_overhead_s` per wave (Q load, softmax
 //    finalisation, O store); decode queries are one-row tiles costing `decode_tile_overhead_s` per wave.
 //    Waves are quantised. The decode tiles of a mixed launch also read their own KV from DRAM once per
-//    query head that misses L2: reads = kv_bytes x (1 + (G - 1) x x / (x + mixed_reuse_half_bytes)), x =
-//    the decodes' KV bytes per KV head, G = query heads per KV head, at mixed_memory_efficiency of HBM.
+//    query head that misses L2: reads = kv_bytes x (1 + (G - 1) x min(1, sequences / concurrent_tiles) x
+//    x / (x + mixed_reuse_half_bytes)), x = the decodes' KV bytes per KV head, G = query heads per KV
+//    head, at mixed_memory_efficiency of HBM.
 //  * split-KV decode kernel (decode-only steps, and every decode in vLLM V0): launch + per_seq x seqs +
 //    KV bytes / (HBM bw x decode_memory_efficiency x w / (w + decode_half_work)), w = seqs x KV heads x
 //    ceil(context / decode_partition_tokens): the parallel work that fills the GPU.
