@@ -256,6 +256,34 @@ void BM_LatencyLookup(benchmark::State& state) {
 }
 BENCHMARK(BM_LatencyLookup);
 
+// step_time_ns of mixed steps (one 512-token chunk after 2,048 tokens + 1..256 decodes of 1,500 tokens),
+// Llama-3-8B on one GPU: arg 0 = A100-SXM-80GB (closed-form attention), 1 = RTX PRO 6000 with the
+// measured-kernel attention under V1 (one varlen launch), 2 = the same under V0 (two kernels).
+void BM_LatencyLookupMixed(benchmark::State& state) {
+  ModelArchitecture arch = *find_model_preset("llama-3-8b");
+  ClusterConfig cluster;
+  cluster.gpu = *find_gpu(state.range(0) == 0 ? "A100-SXM-80GB" : "RTX-PRO-6000-SE-96GB");
+  ServingConfig serving;
+  serving.scheduler = state.range(0) == 2 ? SchedulerVersion::kV0 : SchedulerVersion::kV1;
+  serving.max_num_batched_tokens = 4096;
+  serving.max_model_len = 4096;
+  const BuiltLatencyModel built = make_latency_model(arch, cluster, serving, LatencyConfig{}, 4096);
+  StepShape shape;
+  shape.num_prefill_seqs = 1;
+  shape.prefill_tokens = 512;
+  shape.prefill_kv_tokens = 2048 + 512;
+  shape.prefill_attention_pairs = 512.0 * (2048 + 513.0 / 2);
+  std::int32_t batch = 1;
+  for (auto _ : state) {
+    shape.num_decode_seqs = batch;
+    shape.decode_context_tokens = static_cast<std::int64_t>(batch) * 1500;
+    benchmark::DoNotOptimize(built.model->step_time_ns(shape));
+    batch = batch % 256 + 1;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_LatencyLookupMixed)->Arg(0)->Arg(1)->Arg(2);
+
 }  // namespace
 
 BENCHMARK_MAIN();
