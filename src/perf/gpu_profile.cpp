@@ -267,11 +267,19 @@ std::string to_yaml(const GpuProfile& p) {
 }
 
 std::optional<GpuProfile> embedded_gpu_profile(const std::string& gpu_name) {
-  const auto& texts = perf_detail::embedded_gpu_profile_texts();
-  for (const auto& [name, text] : texts) {
-    if (name == gpu_name) return parse_gpu_profile_yaml(text, "<embedded " + name + ".yaml>");
-  }
-  return std::nullopt;
+  // Parsed once per process (thread-safe static initialisation): a study builds a latency model for every
+  // design, GPU count and rate, and parsing the YAML each time was ~10 % of a V1 `rank` of
+  // scenarios/paper-study.yaml (perf, bench/RESULTS.md).
+  static const std::map<std::string, GpuProfile> parsed = [] {
+    std::map<std::string, GpuProfile> out;
+    for (const auto& [name, text] : perf_detail::embedded_gpu_profile_texts()) {
+      out.emplace(name, parse_gpu_profile_yaml(text, "<embedded " + name + ".yaml>"));
+    }
+    return out;
+  }();
+  const auto it = parsed.find(gpu_name);
+  if (it == parsed.end()) return std::nullopt;
+  return it->second;
 }
 
 std::vector<std::string> embedded_gpu_profile_names() {
