@@ -445,11 +445,11 @@ def moe_rows_from_calibrate(moesim, table):
                         "calibrate --report")
 
 
-NOTES = """Datasets in ../shared/data without measured step or kernel times (not in the table): traces
-(azure-public-dataset, etalon, vidur data/processed_traces, splitwise-sim traces), distserve max_num_tokens.csv
-(KV capacity, checked in docs/model-and-memory.md), hf-configs, llm-analysis and scaling. LLMCompass's
-standalone kernel sweeps (matmul, softmax, layernorm, gelu on real A100) are single kernels with no step shape
-and are not in the table."""
+NOTES = """Not in the table, because they hold no measured step or kernel times: the request traces (Azure LLM
+inference traces 2023/2024, Etalon and Vidur processed traces, splitwise-sim's example trace), DistServe's
+max_num_tokens.csv (KV capacity; docs/model-and-memory.md), the Hugging Face configs, llm-analysis and the
+scaling-law data. LLMCompass's standalone real-A100 kernel sweeps (matmul, softmax, layernorm, gelu) are single
+kernels with no step shape (a step always runs a layer's several kernels) and are not in the table either."""
 
 
 def main():
