@@ -61,6 +61,12 @@ class Runner:
         return [dict(st["operators_s"], total_s=st["total_s"]) for st in steps]
 
 
+def attention(ops):
+    """Every attention operator of a step (attention_prefill, attention_decode, and any attention_* operator a
+    later model adds, e.g. one mixed prefill+decode kernel), so the comparison survives a split or merge."""
+    return sum(v for k, v in ops.items() if k.startswith("attention"))
+
+
 def model_set(arch):
     """--set model={...} for an inline architecture (dict of scenario model keys)."""
     return "model={" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in arch.items()) + "}"
@@ -229,14 +235,14 @@ def llmcompass(run, table, shared):
             # LLMCompass ran unfused, non-causal attention (QK^T, softmax, AV as three kernels over the full
             # s x s scores); moesim charges one fused causal kernel. calibrate takes the prefill efficiency
             # from QK^T + AV of this file at full-square FLOPs.
-            (f"QK^T + softmax + AV, unfused ({attn_op})", r[attn_op], m["Q_mul_K"] + m["A_mul_V"] + m["Softmax"],
+            (f"QK^T + softmax + AV, unfused ({attn_op})", attention(r), m["Q_mul_K"] + m["A_mul_V"] + m["Softmax"],
              "in fit (QK^T + AV)" if phase == "prefill" else "held out"),
             ("2 all-reduces (tp_all_reduce)", r["tp_all_reduce"], m["AllReduce_MHA"] + m["AllReduce_FFN"], "held out"),
         ]
         for what, pred, meas, role in parts:
             table.add(f"llmcompass {fname}", what, "A100-SXM-80GB", f"GPT-3 175B, TP 4, batch 8 {phase}", role,
                       "operator", [pred / layers], [meas])
-        whole = sum(r[k] for k in ("qkvo_projection", "dense_mlp", attn_op, "tp_all_reduce")) / layers
+        whole = (r["qkvo_projection"] + r["dense_mlp"] + attention(r) + r["tp_all_reduce"]) / layers
         table.add(f"llmcompass {fname}", "whole layer (12 kernels)", "A100-SXM-80GB",
                   f"GPT-3 175B, TP 4, batch 8 {phase}", "held out", "step", [whole], [sum(vals)])
 
@@ -391,12 +397,12 @@ def llmservingsim(run, table, shared):
                        num_decode_seqs=int(r.n_decode), decode_context_tokens=int(r.n_decode * r.kv_decode))
                   for r in attn.itertuples()]
         res = run.step(gpu, lss_sets(moe), shapes)
-        pred = np.array([(r["attention_prefill"] + r["attention_decode"]) / layers for r in res])
+        pred = np.array([attention(r) / layers for r in res])
         meas = attn.time_us.values * 1e-6
         kinds = np.where(attn.prefill_chunk.values == 0, "decode", np.where(attn.n_decode.values == 0, "prefill", "mixed"))
         for k, role in [("prefill", "in fit"), ("decode", "in fit"), ("mixed", "held out")]:
             sel = kinds == k
-            table.add("llmservingsim attention.csv", f"attention, {k} rows (attention_prefill + attention_decode)",
+            table.add("llmservingsim attention.csv", f"attention, {k} rows (attention_* operators)",
                       gpu, setup, role, "operator", pred[sel], meas[sel])
         # -- whole steps composed from the per-layer tables, at attention.csv shapes whose token count T is
         #    profiled in dense.csv (and, for the MoE model, in moe.csv: powers of 2)

@@ -5,7 +5,7 @@
 #   prints the Markdown table; --update-doc rewrites it between the markers of docs/latency-model.md.
 # The measured data are read from the folder beside the repository, shared/data (the public sources are listed
 # in data/profiling/SOURCES.md); set MOESIM_VALIDATION_DATA to read them elsewhere.
-# Deterministic; about 15 s wall (5 s user + 4 s sys CPU) on the 2-core development machine.
+# Deterministic; 19-20 s wall, 9 s CPU (5 s user + 4 s sys) on the shared 2-core development machine (load 7).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 moesim="$root/build/src/cli/moesim"
