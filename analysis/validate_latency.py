@@ -200,8 +200,9 @@ def vidur_network(run, table, shared):
                         "a100_pairwise_nvlink": "NVLink pair" if workers == 2 else "PCIe"}[topo]
                 if nodes > 1:
                     link = "InfiniBand"
-                # calibrate fits every all-reduce group; send/recv is fitted on nothing (held out).
-                role = "in fit" if coll == "all_reduce" else "held out"
+                # calibrate fits every all-reduce group and the send/recv of the DGX (both groups) and of the
+                # pairwise node's NVLink pair; the pairwise node's two-node sends ran over another network.
+                role = "held out" if (coll == "send_recv" and topo == "a100_pairwise_nvlink" and nodes > 1) else "in fit"
                 size = sub["size"].values
                 for label, sel in [("< 1 MiB", size < 2**20), (">= 1 MiB", size >= 2**20)]:
                     table.add(f"vidur {topo}/{coll}.csv", f"one {what}, {label}", "A100-SXM-80GB",
