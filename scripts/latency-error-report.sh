@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prints the latency model's prediction error per data set (median and max relative error), as in
-# docs/latency-model.md. Usage: scripts/latency-error-report.sh [path/to/moesim] [GPU profile YAML]
+# Prints `moesim calibrate --report` for the A100: the fit's own per-data-set errors (GEMMs alone, elementwise
+# alone, collectives by group). The published errors are the validation table of docs/latency-model.md
+# (scripts/validation-table.sh). Usage: scripts/latency-error-report.sh [path/to/moesim] [GPU profile YAML]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 moesim="${1:-${repo}/build/src/cli/moesim}"

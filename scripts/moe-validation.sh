@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the MoE-layer validation of docs/latency-model.md ("Fused MoE on RTX PRO 6000"): every row of
+# Regenerates the per-row MoE table of docs/latency-model.md ("Per-row MoE table"; the summary rows are in the
+# validation table, scripts/validation-table.sh): every row of
 # LLMServingSim's Qwen3-30B-A3B moe.csv (data/profiling/llmservingsim/RTXPRO6000) predicted by the shipped
 # RTX-PRO-6000-SE-96GB profile, with its role (fit / held out / L2-resident), and the per-table error report.
 # Usage: scripts/moe-validation.sh [path/to/moesim] [output.md]

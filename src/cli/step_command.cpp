@@ -77,7 +77,9 @@ StepShape shape_of(const StepRequest& r) {
 }
 
 // A CSV of shapes, one step per row: columns prefill_tokens, prefill_context_tokens (optional, 0),
-// num_decode_seqs, decode_context_tokens (the sum over the decodes). Errors name file, row and column.
+// num_prefill_seqs (optional, 1: prefill_tokens is then split into that many equal chunks, each after
+// prefill_context_tokens, e.g. a static batch of prompts), num_decode_seqs, decode_context_tokens (the sum over
+// the decodes). Errors name file, row and column.
 std::vector<StepRequest> read_shapes(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError(path, 0, "", "cannot open the shapes file");
@@ -101,12 +103,13 @@ std::vector<StepRequest> read_shapes(const std::string& path) {
     }
     if (required) {
       throw InputError(path, 1, name, "missing column; expected prefill_tokens, prefill_context_tokens (optional), "
-                                      "num_decode_seqs, decode_context_tokens");
+                                      "num_prefill_seqs (optional), num_decode_seqs, decode_context_tokens");
     }
     return -1;
   };
   const int prefill = column("prefill_tokens", true);
   const int context = column("prefill_context_tokens", false);
+  const int prefill_seqs = column("num_prefill_seqs", false);
   const int seqs = column("num_decode_seqs", true);
   const int decode_context = column("decode_context_tokens", true);
   std::vector<StepRequest> out;
@@ -129,9 +132,16 @@ std::vector<StepRequest> read_shapes(const std::string& path) {
     StepRequest r;
     const std::int64_t p = number(prefill, "prefill_tokens", 0);
     const std::int64_t c = number(context, "prefill_context_tokens", 0);
+    const std::int64_t ps = prefill_seqs < 0 ? 1 : number(prefill_seqs, "num_prefill_seqs", 1);
     const std::int64_t n = number(seqs, "num_decode_seqs", 0);
     const std::int64_t k = number(decode_context, "decode_context_tokens", 0);
-    if (p > 0) r.prefill.emplace_back(p, c);
+    if (p > 0 && p % ps != 0) {
+      throw InputError(path, row, "num_prefill_seqs",
+                       "prefill_tokens (" + std::to_string(p) + ") must split into " + std::to_string(ps) + " equal chunks");
+    }
+    if (p > 0) {
+      for (std::int64_t i = 0; i < ps; ++i) r.prefill.emplace_back(p / ps, c);
+    }
     if (n > 0 && k < n) {
       throw InputError(path, row, "decode_context_tokens", "must be >= num_decode_seqs (each decode reads >= 1 token)");
     }
@@ -170,7 +180,8 @@ int step_command(const std::vector<std::string>& args, std::ostream& out, std::o
       "decode", po::value(&decodes)->composing(),
       "decoding sequences: CONTEXT tokens each, or SEQSxCONTEXT (repeatable)")(
       "shapes", po::value(&shapes_path),
-      "CSV of steps (prefill_tokens, prefill_context_tokens, num_decode_seqs, decode_context_tokens)")(
+      "CSV of steps (prefill_tokens, prefill_context_tokens, num_prefill_seqs, num_decode_seqs, "
+      "decode_context_tokens; the two optional columns default to 0 and 1)")(
       "format", po::value(&format)->default_value("text"), "text or json");
   add_set_option(options);
   po::positional_options_description positional;

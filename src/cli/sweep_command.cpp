@@ -93,6 +93,7 @@ int sweep_command(const std::vector<std::string>& args, std::ostream& out, std::
       ("dry-run", "check the sweep and every point, list the points, run nothing")
       ("quiet,q", "no progress on stderr")
       ("checkpoint-interval", po::value<double>()->default_value(10), "seconds between saves of finished points to -o");
+  add_set_option(options);
   // Not shown in --help: for tests only. Stops the sweep as a signal would once this many points have
   // finished (a deterministic interrupt for the --resume tests).
   po::options_description hidden;
@@ -135,6 +136,7 @@ int sweep_command(const std::vector<std::string>& args, std::ostream& out, std::
     const bool dry_run = vm.count("dry-run") != 0U;
     if (vm.count("output") == 0U && !dry_run) throw UsageError("needs -o FILE.h5 (the table of points)");
     spec = study::load_sweep_file(vm["study"].as<std::string>());
+    study::apply_base_overrides(spec, set_arguments(vm));
     points = study::resolve_points(spec);
     if (dry_run) {
       if (mpi.rank() == 0) {

@@ -140,6 +140,23 @@ std::vector<ArRow> all_reduce_rows(const CalibrationOptions& o, const GpuSpec& g
   return out;
 }
 
+// Vidur's send_recv.csv rows (2 GPUs) with the link between them, as all_reduce_rows.
+std::vector<ArRow> send_rows(const CalibrationOptions& o, const GpuSpec& gpu, const std::string& file,
+                             const std::string& topology_name) {
+  std::vector<ArRow> out;
+  std::map<std::pair<int, int>, GroupLink> cache;
+  for (const auto& r : read_vidur_send_recv_csv(o.data_dir / file)) {
+    const auto key = std::make_pair(r.num_workers, r.devices_per_node);
+    if (cache.find(key) == cache.end()) cache[key] = link_for(r, gpu, topology_name);
+    out.push_back({r, cache[key]});
+  }
+  return out;
+}
+
+double predict_send(const ArRow& r, const CollectiveEfficiency& c) {
+  return send_time_s(r.row.size_bytes, r.link.bandwidth_bytes_per_s, r.link.latency_s, c);
+}
+
 double predict_all_reduce(const ArRow& r, const CollectiveEfficiency& c) {
   return ring_all_reduce_time_s(r.row.size_bytes, r.row.num_workers, r.link.bandwidth_bytes_per_s, r.link.latency_s, c);
 }
@@ -185,6 +202,22 @@ void fit_collective(const std::vector<ArRow>& rows, CollectiveEfficiency& c) {
   }
   c.latency_base_s = params[4] * 1e-6;
   c.latency_per_step_s = params[5] * 1e-6;
+}
+
+// Fits the point-to-point efficiency and latency of `c` on send/recv rows (robust, as the all-reduces).
+void fit_send(const std::vector<ArRow>& rows, CollectiveEfficiency& c) {
+  if (rows.empty()) return;
+  LogResiduals f;
+  for (const auto& r : rows) f.measured.push_back(r.row.time_s);
+  f.predict = [&rows, c](const double* p, std::vector<double>& out) {
+    CollectiveEfficiency e = c;
+    e.send = PointToPointEfficiency{p[0], p[1] * 1e-6};
+    for (std::size_t i = 0; i < rows.size(); ++i) out[i] = predict_send(rows[i], e);
+  };
+  const PointToPointEfficiency start = c.point_to_point();
+  std::vector<double> params = {start.bandwidth_efficiency, start.latency_s * 1e6};
+  robust_fit(f, params, {0.05, 0.0}, {1.0, 200.0}, kCollectiveRobustScale);
+  c.send = PointToPointEfficiency{params[0], params[1] * 1e-6};
 }
 
 // ---- whole steps (splitwise-sim perf_model.csv) --------------------------------------------------
@@ -455,6 +488,23 @@ CalibrationResult calibrate_gpu_profile(const GpuSpec& gpu, const GpuProfile& st
     fit_collective(internode, p.internode);
     fit_collective(pcie, p.pcie);
   }
+  // 3b. Point-to-point send/recv (pipeline-parallel hand-over) per link kind, on Vidur's send_recv.csv:
+  //     NVSwitch (a100_dgx, 2 GPUs of one node), direct NVLink (pairwise node, one NVLink pair) and
+  //     InfiniBand (a100_dgx, 1 GPU on each of 2 nodes). The pairwise node's 2-node rows ran over another,
+  //     much slower network (2-8 GB/s, falling with the size: not the DGX's 200 Gb/s InfiniBand, which the
+  //     catalogue describes): reported, not fitted. No PCIe-only send data: `pcie` keeps the fallback.
+  {
+    const auto dgx = send_rows(o, gpu, "vidur/network/a100_dgx/send_recv.csv", "dgx-nvswitch");
+    const auto pairwise = send_rows(o, gpu, "vidur/network/a100_pairwise_nvlink/send_recv.csv", "pairwise-nvlink");
+    std::vector<ArRow> in_node, across_nodes, nvlink_pair;
+    for (const auto& r : dgx) (r.row.devices_per_node == 2 ? in_node : across_nodes).push_back(r);
+    for (const auto& r : pairwise) {
+      if (r.row.devices_per_node == 2) nvlink_pair.push_back(r);
+    }
+    fit_send(in_node, p.nvlink);
+    fit_send(nvlink_pair, p.nvlink_direct);
+    fit_send(across_nodes, p.internode);
+  }
   // 4. Attention prefill compute efficiency from LLMCompass's real-A100 GPT-3 layer (d 12288, 96 heads,
   //    TP 4 -> 24 heads per GPU, batch 8, 2048 tokens): the Q*K^T and A*V matmuls (lines 2 and 3, seconds),
   //    each 2 * batch * heads * s^2 * head_dim FLOPs.
@@ -516,6 +566,8 @@ CalibrationResult calibrate_gpu_profile(const GpuSpec& gpu, const GpuProfile& st
                                     " [held out]");
   p.provenance.data_files.push_back("data/profiling/vidur/network/a100_dgx/all_reduce.csv" + vidur);
   p.provenance.data_files.push_back("data/profiling/vidur/network/a100_pairwise_nvlink/all_reduce.csv" + vidur);
+  p.provenance.data_files.push_back("data/profiling/vidur/network/a100_dgx/send_recv.csv" + vidur);
+  p.provenance.data_files.push_back("data/profiling/vidur/network/a100_pairwise_nvlink/send_recv.csv" + vidur);
   p.provenance.data_files.push_back(
       "data/profiling/llmcompass/transformer_A100.csv (PrincetonUniversity/LLMCompass@2e015fd2ee750e6cad8d7152df52551e5b41ef20)");
   p.provenance.data_files.push_back(
@@ -615,6 +667,29 @@ std::vector<ErrorStats> latency_error_report(const GpuSpec& gpu, const GpuProfil
       }
       out.push_back(stats("vidur a100_pairwise_nvlink all-reduce " + std::to_string(n) + " GPUs, >= 16 MiB", true,
                           pred, meas));
+    }
+  }
+  for (const auto& [file, topology_name] :
+       {std::make_pair(std::string("a100_dgx"), std::string("dgx-nvswitch")),
+        std::make_pair(std::string("a100_pairwise_nvlink"), std::string("pairwise-nvlink"))}) {
+    const auto rows = send_rows(o, gpu, "vidur/network/" + file + "/send_recv.csv", topology_name);
+    for (int devices_per_node : {2, 1}) {
+      std::vector<double> pred_all, meas_all, pred_large, meas_large;
+      for (const auto& r : rows) {
+        if (r.row.devices_per_node != devices_per_node) continue;
+        const double pr = predict_send(r, collective_efficiency_for(p, r.link.bottleneck));
+        pred_all.push_back(pr);
+        meas_all.push_back(r.row.time_s);
+        if (r.row.size_bytes >= o.large_message_bytes) {
+          pred_large.push_back(pr);
+          meas_large.push_back(r.row.time_s);
+        }
+      }
+      const bool in_fit = !(file == "a100_pairwise_nvlink" && devices_per_node == 1);
+      const std::string where = devices_per_node == 2 ? (file == "a100_dgx" ? "2 GPUs NVSwitch" : "2 GPUs NVLink pair")
+                                                      : "2 nodes x 1 GPU";
+      out.push_back(stats("vidur " + file + " send/recv " + where + ", >= 16 MiB", in_fit, pred_large, meas_large));
+      out.push_back(stats("vidur " + file + " send/recv " + where + ", all sizes", in_fit, pred_all, meas_all));
     }
   }
   {

@@ -87,7 +87,7 @@ void read_collective(Reader& r, const YAML::Node& root, const std::string& name,
   if (!root[name]) return;
   const YAML::Node node = root[name];
   const std::string path = "collectives." + name;
-  r.check_keys(node, path, {"bandwidth_efficiency_by_group", "latency_base_us", "latency_per_step_us"});
+  r.check_keys(node, path, {"bandwidth_efficiency_by_group", "latency_base_us", "latency_per_step_us", "send"});
   if (node.IsMap() && node["bandwidth_efficiency_by_group"]) {
     const YAML::Node list = node["bandwidth_efficiency_by_group"];
     if (!list.IsSequence() || list.size() != c.bandwidth_efficiency_by_group.size()) {
@@ -104,6 +104,14 @@ void read_collective(Reader& r, const YAML::Node& root, const std::string& name,
   }
   r.number(node, path, "latency_base_us", c.latency_base_s, 1e-6, -1e-12, 1e6);
   r.number(node, path, "latency_per_step_us", c.latency_per_step_s, 1e-6, -1e-12, 1e6);
+  if (node.IsMap() && node["send"]) {
+    const YAML::Node send = node["send"];
+    r.check_keys(send, path + ".send", {"bandwidth_efficiency", "latency_us"});
+    PointToPointEfficiency p;
+    r.number(send, path + ".send", "bandwidth_efficiency", p.bandwidth_efficiency, 1.0, 0.0, 1.0);
+    r.number(send, path + ".send", "latency_us", p.latency_s, 1e-6, -1e-12, 1e6);
+    c.send = p;
+  }
 }
 
 }  // namespace
@@ -231,6 +239,12 @@ void emit_collective(YAML::Emitter& out, const std::string& name, const Collecti
   out << YAML::EndSeq;
   out << YAML::Key << "latency_base_us" << YAML::Value << c.latency_base_s * 1e6;
   out << YAML::Key << "latency_per_step_us" << YAML::Value << c.latency_per_step_s * 1e6;
+  if (c.send) {
+    out << YAML::Key << "send" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "bandwidth_efficiency" << YAML::Value << c.send->bandwidth_efficiency;
+    out << YAML::Key << "latency_us" << YAML::Value << c.send->latency_s * 1e6;
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
 }
 }  // namespace
@@ -304,11 +318,19 @@ std::string to_yaml(const GpuProfile& p) {
 }
 
 std::optional<GpuProfile> embedded_gpu_profile(const std::string& gpu_name) {
-  const auto& texts = perf_detail::embedded_gpu_profile_texts();
-  for (const auto& [name, text] : texts) {
-    if (name == gpu_name) return parse_gpu_profile_yaml(text, "<embedded " + name + ".yaml>");
-  }
-  return std::nullopt;
+  // Parsed once per process (thread-safe static initialisation): a study builds a latency model for every
+  // design, GPU count and rate, and parsing the YAML each time was ~10 % of a V1 `rank` of
+  // scenarios/paper-study.yaml (perf, bench/RESULTS.md).
+  static const std::map<std::string, GpuProfile> parsed = [] {
+    std::map<std::string, GpuProfile> out;
+    for (const auto& [name, text] : perf_detail::embedded_gpu_profile_texts()) {
+      out.emplace(name, parse_gpu_profile_yaml(text, "<embedded " + name + ".yaml>"));
+    }
+    return out;
+  }();
+  const auto it = parsed.find(gpu_name);
+  if (it == parsed.end()) return std::nullopt;
+  return it->second;
 }
 
 std::vector<std::string> embedded_gpu_profile_names() {

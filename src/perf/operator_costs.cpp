@@ -75,7 +75,8 @@ double all_to_all_time_s(double bytes, int n, double bandwidth_bytes_per_s, doub
 double send_time_s(double bytes, double bandwidth_bytes_per_s, double link_latency_s,
                    const CollectiveEfficiency& eff) {
   if (bytes <= 0) return 0.0;
-  return eff.latency_base_s + link_latency_s + bytes / (bandwidth_bytes_per_s * eff.efficiency_for(2));
+  const PointToPointEfficiency p = eff.point_to_point();
+  return p.latency_s + link_latency_s + bytes / (bandwidth_bytes_per_s * p.bandwidth_efficiency);
 }
 
 }  // namespace moesim

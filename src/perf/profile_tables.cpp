@@ -123,9 +123,11 @@ std::vector<VidurMlpRow> read_vidur_mlp_csv(const std::filesystem::path& path) {
   return rows;
 }
 
-std::vector<VidurAllReduceRow> read_vidur_all_reduce_csv(const std::filesystem::path& path) {
+namespace {
+// Vidur's network tables share a layout; `collective` names the time column (time_stats.<collective>.median).
+std::vector<VidurAllReduceRow> read_vidur_collective_csv(const std::filesystem::path& path, const std::string& collective) {
   const auto table = perf_detail::CsvTable::read(path);
-  const std::size_t c_time = table.column("time_stats.all_reduce.median");
+  const std::size_t c_time = table.column("time_stats." + collective + ".median");
   const std::size_t c_workers = table.column("num_workers");
   const std::size_t c_size = table.column("size");
   const std::size_t c_dpn = table.column("devices_per_node");
@@ -143,6 +145,15 @@ std::vector<VidurAllReduceRow> read_vidur_all_reduce_csv(const std::filesystem::
     rows.push_back(row);
   }
   return rows;
+}
+}  // namespace
+
+std::vector<VidurAllReduceRow> read_vidur_all_reduce_csv(const std::filesystem::path& path) {
+  return read_vidur_collective_csv(path, "all_reduce");
+}
+
+std::vector<VidurAllReduceRow> read_vidur_send_recv_csv(const std::filesystem::path& path) {
+  return read_vidur_collective_csv(path, "send_recv");
 }
 
 StepTable read_step_table_csv(const std::filesystem::path& path) {

@@ -300,8 +300,9 @@ SweepSpec load_sweep_file(const std::filesystem::path& path) {
   return load_sweep_text(text, path.string(), std::filesystem::absolute(path).parent_path());
 }
 
-std::vector<SweepPoint> resolve_points(const SweepSpec& spec) {
-  // The base alone first: its own problems are reported at its own lines.
+namespace {
+// The base document alone, before any point: ConfigError at the base's own lines.
+void validate_base(const SweepSpec& spec) {
   if (spec.runner == SweepRunner::kRun) {
     YAML::Node base;
     try {
@@ -317,6 +318,35 @@ std::vector<SweepPoint> resolve_points(const SweepSpec& spec) {
   } else {
     (void)load_study_text(spec.base_text, spec.base_display, spec.base_dir);
   }
+}
+}  // namespace
+
+void apply_base_overrides(SweepSpec& spec, const std::vector<std::string>& overrides) {
+  if (overrides.empty()) return;
+  for (const std::string& o : overrides) {
+    const std::string path = o.substr(0, o.find('='));
+    for (const SweepAxis& a : spec.axes) {
+      if (a.path == path) {
+        throw UsageError("--set " + o + ": " + path + " is swept by " + spec.source_file +
+                         " (sweep.over); drop the --set or the axis");
+      }
+    }
+  }
+  spec.base_text = apply_overrides_to_yaml(spec.base_text, spec.base_display, overrides);
+  spec.base_display += " with --set";
+  spec.base_overrides = overrides;
+}
+
+std::vector<SweepPoint> resolve_points(const SweepSpec& spec) {
+  // The base alone first: its own problems are reported at its own lines (or at the --set argument that
+  // set the value).
+  try {
+    validate_base(spec);
+  } catch (const ConfigError& e) {
+    if (spec.base_overrides.empty()) throw;
+    throw ConfigError(attribute_to_overrides(e.issues(), spec.base_overrides));
+  }
+
   std::vector<std::size_t> sizes;
   for (const SweepAxis& a : spec.axes) sizes.push_back(a.values.size());
   const std::vector<std::vector<std::size_t>> indices = expand_groups(spec.groups, sizes);
@@ -634,6 +664,9 @@ void write_sweep_hdf5(const std::filesystem::path& path, const SweepSpec& spec, 
     root.set_attribute("swept_paths", paths);
     root.set_attribute("sweep_yaml", spec.sweep_text);
     root.set_attribute("base_yaml", spec.base_text);
+    std::string base_set;
+    for (const std::string& o : spec.base_overrides) base_set += o + "\n";
+    root.set_attribute("base_set", base_set);  // --set arguments applied to the base (in base_yaml already)
     write_table_group(root, points);
     file.close();
   }

@@ -65,6 +65,20 @@ TEST(CliStep, ACsvOfShapesGivesOneRowPerStepAndBadRowsNameTheirPlace) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("bad.csv"));
   EXPECT_THAT(bad.err, HasSubstr("decode_context_tokens"));
+  // num_prefill_seqs splits a row's prefill tokens into equal chunks (a static batch of prompts): 4 x 256
+  // tokens count 4 sequences and 4 x 256 x 257 / 2 causal pairs, fewer than one 1024-token chunk.
+  dir.write("batch.csv", "prefill_tokens,num_prefill_seqs,num_decode_seqs,decode_context_tokens\n1024,4,0,0\n1024,1,0,0\n");
+  const nlohmann::json b = step_json(dir, {source_path("scenarios/llama-2-7b_1xa100-80gb.yaml"), "--shapes", "batch.csv"});
+  ASSERT_EQ(b["steps"].size(), 2u);
+  EXPECT_EQ(b["steps"][0]["num_prefill_seqs"], 4);
+  EXPECT_EQ(b["steps"][0]["prefill_tokens"], 1024);
+  EXPECT_DOUBLE_EQ(b["steps"][0]["prefill_attention_pairs"].get<double>(), 4 * 256.0 * 257.0 / 2);
+  EXPECT_LT(b["steps"][0]["operators_s"]["attention_prefill"].get<double>(),
+            b["steps"][1]["operators_s"]["attention_prefill"].get<double>());
+  dir.write("uneven.csv", "prefill_tokens,num_prefill_seqs,num_decode_seqs,decode_context_tokens\n1000,3,0,0\n");
+  const CommandResult uneven = run_moesim(dir, {"step", "--shapes", "uneven.csv"});
+  EXPECT_EQ(uneven.exit_code, 2);
+  EXPECT_THAT(uneven.err, HasSubstr("num_prefill_seqs"));
   const CommandResult none = run_moesim(dir, {"step"});
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_THAT(none.err, HasSubstr("give the step's shape"));

@@ -122,6 +122,35 @@ TEST(SweepLoader, ErrorsNameTheSweepEntryAndWhatIsAllowed) {
   EXPECT_THAT(i[0].message, HasSubstr("missing the 'sweep:' section"));
 }
 
+TEST(SweepLoader, SetOverridesTheBaseOfEveryPointAndNamesItsArgumentInErrors) {
+  const std::string sweep = "sweep:\n  over:\n    - {path: workload.prompt_scale, values: [0.5, 2]}\n";
+  SweepSpec spec = load(sweep);
+  apply_base_overrides(spec, {"serving.scheduler=v1", "workload.seed=9"});
+  EXPECT_EQ(spec.base_overrides, (std::vector<std::string>{"serving.scheduler=v1", "workload.seed=9"}));
+  const std::vector<SweepPoint> points = resolve_points(spec);
+  ASSERT_EQ(points.size(), 2U);
+  for (const SweepPoint& p : points) {
+    EXPECT_EQ(p.scenario->serving.scheduler, SchedulerVersion::kV1);
+    EXPECT_EQ(p.scenario->workload.seed, 9U);
+  }
+  EXPECT_DOUBLE_EQ(points[1].scenario->workload.prompt_scale, 2.0);  // the axis still applies
+
+  // A bad --set value: reported at the argument, not at a line of the merged document.
+  SweepSpec bad = load(sweep);
+  apply_base_overrides(bad, {"serving.max_num_seqs=-3"});
+  try {
+    (void)resolve_points(bad);
+    ADD_FAILURE() << "no ConfigError for --set serving.max_num_seqs=-3";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.issues().size(), 1U);
+    EXPECT_EQ(e.issues()[0].file, "--set serving.max_num_seqs=-3");
+    EXPECT_THAT(e.issues()[0].message, HasSubstr("must be >= 1"));
+  }
+  // A --set on a swept path would be silently replaced by the axis's values: refused.
+  SweepSpec clash = load(sweep);
+  EXPECT_THROW(apply_base_overrides(clash, {"workload.prompt_scale=3"}), UsageError);
+}
+
 TEST(SweepTable, OneRowPerPointWithTheSweptValuesAndUnitsAndNaNWhereNotRun) {
   const SweepSpec spec = load(R"(sweep:
   over:

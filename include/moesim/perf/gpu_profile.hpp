@@ -73,12 +73,28 @@ struct AttentionEfficiency {
 // Collectives: ring all-reduce over a group of n GPUs with bottleneck link bandwidth B (topology):
 //   t = latency_base + latency_per_step * 2(n-1) + 2(n-1)/n * bytes / (B * eff(n))
 // eff(n) is looked up by group size (NCCL's bus bandwidth differs between 2, 4 and 8 GPUs on NVSwitch).
+// Point-to-point transfers (pipeline-parallel hand-over, NCCL send/recv) over the same link:
+//   t = latency + link latency + bytes / (B * bandwidth_efficiency)
+// A copy over one link reaches a larger fraction of it than a ring all-reduce's bus bandwidth, and starts
+// faster (Vidur send_recv.csv vs all_reduce.csv on the same A100 nodes: 230-300 GB/s vs ~170 GB/s over
+// NVSwitch, 10-17 us vs ~44 us for small messages), so it has its own pair of constants.
+struct PointToPointEfficiency {
+  double bandwidth_efficiency = 0.6;  // of the link's one-direction bandwidth
+  double latency_s = 10e-6;
+};
+
 struct CollectiveEfficiency {
   // Index i holds the efficiency of a group of 2^(i+1) GPUs (2, 4, 8, 16+).
   std::array<double, 4> bandwidth_efficiency_by_group{0.6, 0.6, 0.6, 0.6};
   double latency_base_s = 10e-6;
   double latency_per_step_s = 1e-6;
+  // Calibrated send/recv (YAML `send`); absent: a send is costed with the 2-GPU all-reduce efficiency and
+  // the base latency (uncalibrated, the behaviour of profiles written before send/recv was fitted).
+  std::optional<PointToPointEfficiency> send;
   [[nodiscard]] double efficiency_for(int group_size) const;
+  [[nodiscard]] PointToPointEfficiency point_to_point() const {
+    return send ? *send : PointToPointEfficiency{efficiency_for(2), latency_base_s};
+  }
 };
 
 // The serving engine's per-step CPU/launch overhead (scheduling, input preparation, sampling

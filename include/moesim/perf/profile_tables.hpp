@@ -66,6 +66,9 @@ struct VidurAllReduceRow {
   int devices_per_node = 0;
 };
 [[nodiscard]] std::vector<VidurAllReduceRow> read_vidur_all_reduce_csv(const std::filesystem::path& path);
+// Vidur's send_recv.csv (same layout, time_stats.send_recv.median): one NCCL send/recv between 2 GPUs,
+// in one node (devices_per_node 2) or across two (devices_per_node 1).
+[[nodiscard]] std::vector<VidurAllReduceRow> read_vidur_send_recv_csv(const std::filesystem::path& path);
 
 // A per-step table: whole measured steps, prefill-only by prompt tokens, decode-only by (batch, mean
 // context). Each measured step includes the per-step cost that does not grow with the work (launches,

@@ -41,6 +41,7 @@ struct SweepSpec {
   std::string base_text;             // the base document: the file without its sweep/base keys, or `base:`'s file
   std::string base_display;          // name of the base document in messages
   std::filesystem::path base_dir;    // relative paths of the base resolve against this
+  std::vector<std::string> base_overrides;  // `moesim sweep --set path=value`, already applied to base_text
   SweepMode mode = SweepMode::kCartesian;
   SweepRunner runner = SweepRunner::kRun;
   std::vector<SweepAxis> axes;
@@ -62,6 +63,12 @@ struct SweepSpec {
 [[nodiscard]] SweepSpec load_sweep_file(const std::filesystem::path& path);
 [[nodiscard]] SweepSpec load_sweep_text(const std::string& text, const std::string& display_name,
                                         const std::filesystem::path& base_dir);
+
+// `moesim sweep --set path=value ...`: applies the overrides to the base document (base_text then holds
+// the merged document, so --resume refuses a file written with other --set values). A --set on a swept
+// path is a UsageError (the sweep's values would silently replace it). Problems of the overridden values
+// are reported by resolve_points, naming the --set argument.
+void apply_base_overrides(SweepSpec& spec, const std::vector<std::string>& overrides);
 
 // A point, resolved: its overrides as --set arguments and the validated scenario (run) or study (rank).
 struct SweepPoint {
