@@ -49,12 +49,15 @@ class RooflineLatencyModel : public StepLatencyModel {
     const double chunks = shape.num_prefill_seqs, tokens = static_cast<double>(shape.prefill_tokens);
     const double kv = static_cast<double>(shape.prefill_kv_tokens), decodes = shape.num_decode_seqs;
     const double context = static_cast<double>(shape.decode_context_tokens);
+    // vLLM V1 runs the prefill and decode queries of a step in one varlen launch (the prefill chunks'
+    // own launch is evaluated only for the breakdown); V0, and any step without a prefill, runs the
+    // decodes in the split-KV kernel.
+    if (one_kernel_mixed_ && tokens > 0 && decodes > 0) {
+      if (prefill_part) *prefill_part = layers_ * attention_kernels_.varlen_s(chunks, tokens, kv, 0, 0);
+      return layers_ * attention_kernels_.varlen_s(chunks, tokens, kv, decodes, context);
+    }
     const double prefill = tokens > 0 ? attention_kernels_.varlen_s(chunks, tokens, kv, 0, 0) : 0.0;
     if (prefill_part) *prefill_part = layers_ * prefill;
-    if (decodes <= 0) return layers_ * prefill;
-    // vLLM V1 runs the prefill and decode queries of a step in one varlen launch; V0 (and any step
-    // without a prefill) runs the decodes in the split-KV kernel.
-    if (one_kernel_mixed_ && tokens > 0) return layers_ * attention_kernels_.varlen_s(chunks, tokens, kv, decodes, context);
     return layers_ * (prefill + attention_kernels_.split_kv_decode_s(decodes, context));
   }
 
