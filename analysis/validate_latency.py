@@ -292,8 +292,8 @@ BLOOM = dict(name="bloom-176b", hidden_size=14336, num_layers=70, num_attention_
 def splitwise(run, table, shared):
     df = pd.read_csv(os.path.join(shared, "splitwise-sim/data/perf_model.csv"))
     for hw, gpu, role in [("a100-80gb", "A100-SXM-80GB", "held out"),
-                          ("h100-80gb", "H100-SXM-80GB", "held out (uncalibrated H100 defaults)"),
-                          ("h100-80gb-pcap", "H100-SXM-80GB", "held out (uncalibrated; power cap not modelled)")]:
+                          ("h100-80gb", "H100-SXM-80GB", "held out (no H100 profile: A100 profile transferred)"),
+                          ("h100-80gb-pcap", "H100-SXM-80GB", "held out (A100 profile transferred; power cap not modelled)")]:
         for model in ("llama2-70b", "bloom-176b"):
             sub = df[(df.hardware == hw) & (df.model == model)]
             if sub.empty:

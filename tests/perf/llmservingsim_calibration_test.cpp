@@ -240,7 +240,7 @@ TEST(GpuProfileMoeSection, RoundTripsAndInheritsUnsetKeysFromGemm) {
 namespace moesim {
 namespace {
 
-TEST(UncalibratedGpuWarning, NamesTheGpuAndEveryDefaultedPart) {
+TEST(UncalibratedGpuWarning, NamesTheGpuAndEveryTransferredPart) {
   const LatencyConfig latency;
   EXPECT_EQ(uncalibrated_gpu_warning(latency, find_gpu("A100-SXM-80GB").value()), "");
   EXPECT_EQ(uncalibrated_gpu_warning(latency, find_gpu("RTX-PRO-6000-SE-96GB").value()), "");
@@ -249,7 +249,9 @@ TEST(UncalibratedGpuWarning, NamesTheGpuAndEveryDefaultedPart) {
   for (const char* part : {"GEMM", "fused-MoE", "elementwise", "attention", "collective", "engine overhead"}) {
     EXPECT_NE(w.find(part), std::string::npos) << part << " in " << w;
   }
+  EXPECT_NE(w.find("transferred from A100-SXM-80GB"), std::string::npos) << w;
   EXPECT_NE(w.find("RTX-PRO-6000-SE-96GB"), std::string::npos) << w;  // lists the calibrated GPUs
+  EXPECT_EQ(uncalibrated_gpu_warning(latency, find_gpu("A100-PCIE-80GB").value()), "");  // same chip: shipped
   LatencyConfig with_file;
   with_file.gpu_profile_path = "some-profile.yaml";
   EXPECT_EQ(uncalibrated_gpu_warning(with_file, find_gpu("H100-SXM-80GB").value()), "");

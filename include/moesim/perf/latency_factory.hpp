@@ -25,13 +25,12 @@ struct BuiltLatencyModel {
   std::unique_ptr<ExpertParallelModel> expert_parallel;
 };
 
-// latency.gpu_profile_path if set; else the embedded profile for gpu.name; else the documented defaults
-// of GpuProfile (uncalibrated, said so in `source`).
+// latency.gpu_profile_path if set; else the embedded profile for gpu.name; else the A100-SXM-80GB profile
+// transferred to gpu.name's peaks (uncalibrated, said so in `source`).
 [[nodiscard]] GpuProfile resolve_gpu_profile(const LatencyConfig& latency, const GpuSpec& gpu, std::string& source);
 
 // Empty when resolve_gpu_profile finds a profile (latency.gpu_profile_path or an embedded one); else one
-// line naming the GPU and every part of the latency model that falls back to GpuProfile's documented
-// defaults. make_latency_model prints it on stderr once per GPU per process; `describe` prints it.
+// line naming the GPU and every part of the latency model that is transferred from A100-SXM-80GB. make_latency_model prints it on stderr once per GPU per process; `describe` prints it.
 [[nodiscard]] std::string uncalibrated_gpu_warning(const LatencyConfig& latency, const GpuSpec& gpu);
 
 // max_step_tokens: the largest step the scheduler can form, e.g. max(max_num_batched_tokens, max_num_seqs).
