@@ -178,6 +178,18 @@ void MetricsRecorder::on_step(const StepRecord& record) {
   kv_time_product_s_ += kv_utilization * duration_s;
   kv_utilization_peak_ = std::max(kv_utilization_peak_, kv_utilization);
 
+  if (options_.per_iteration || options_.time_series) {
+    record_tables(record, duration_s);
+  } else {
+    ++steps_;
+  }
+}
+
+// The per-iteration rows and the time series: out of line, so that the per-step part above (all a run
+// without tables does) needs no register saves (perf, issue 13).
+void MetricsRecorder::record_tables(const StepRecord& record, double duration_s) {
+  const StepPlan& plan = *record.plan;
+  const StepShape& shape = plan.shape;
   if (options_.per_iteration && steps_ % options_.iteration_sample_every == 0) {
     iterations_.replica.push_back(record.replica);
     iterations_.step_index.push_back(record.step_index);

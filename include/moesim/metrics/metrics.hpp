@@ -139,6 +139,7 @@ class MetricsRecorder final : public SimulationObserver {
 
  private:
   void emit_time_series_until(SimTimeNs t);
+  [[gnu::noinline]] void record_tables(const StepRecord& record, double duration_s);
 
   RecorderOptions options_;
   IterationColumns iterations_;
