@@ -164,6 +164,8 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
   };
   // Completes the step of `replica` that ends at `now` and tells the observer.
   StepRecord record;  // group_step stays -1: replicas are independent here
+  // Summary-only observer: each step is added to its sums here, without a StepRecord or a virtual call.
+  StepSummarySums* const sums = observer != nullptr ? observer->summary_only_sums() : nullptr;
   auto end_step = [&](std::size_t replica) {
     ReplicaRuntime& rt = runtime[replica];
     Scheduler& scheduler = schedulers[replica];
@@ -173,7 +175,10 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
     outcome.steps += 1;
     outcome.end_ns = now;
     if (closed_loop && finished > 0) release(finished);
-    if (observer != nullptr) {
+    if (sums != nullptr) {
+      sums->add(rt.plan.shape, now - rt.step_start_ns, scheduler.blocks().used_blocks(),
+                scheduler.blocks().total_blocks());
+    } else if (observer != nullptr) {
       // `record` lives across steps and every field the run sets is rewritten here: a fresh StepRecord
       // per step was zero-filled with `rep stos` first, a quarter of this lambda's time (perf, issue 13).
       record.replica = static_cast<std::int32_t>(replica);
