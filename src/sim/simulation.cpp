@@ -248,7 +248,7 @@ SimulationOutcome run_with(const SimulationSetup& setup, SimulationObserver* obs
           // start the step now (same order, same results).
           const SimTimeNs end = begin_step(replica);
           if (end < 0) break;
-          if (!queue.empty() && !step_end_is_next(end, queue.top())) {
+          if (!setup.chain_steps || (!queue.empty() && !step_end_is_next(end, queue.top()))) {
             queue.push(end, EventPhase::kStepEnd, static_cast<std::int32_t>(replica));
             break;
           }
