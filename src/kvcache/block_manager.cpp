@@ -14,16 +14,6 @@ BlockManager::BlockManager(std::int64_t num_blocks, double watermark_fraction, s
   check_invariant(num_blocks > 0, "a replica has at least one KV block");
 }
 
-void BlockManager::allocate(std::int64_t count) {
-  check_invariant(count >= 0 && count <= free_, "KV allocation never exceeds the free blocks");
-  free_ -= count;
-}
-
-void BlockManager::release(std::int64_t count) {
-  check_invariant(count >= 0 && count <= total_ - free_, "KV release never exceeds the used blocks");
-  free_ += count;
-}
-
 void BlockManager::swap_out(std::int64_t count) {
   check_invariant(count <= free_cpu_, "swap-out fits in CPU swap space");
   release(count);

@@ -104,8 +104,7 @@ double histogram_mean(const std::vector<std::int64_t>& histogram) {
 
 MetricsRecorder::MetricsRecorder(const RecorderOptions& options)
     : options_(options),
-      batch_histogram_(static_cast<std::size_t>(options.max_batch_size) + 1, 0),
-      decode_histogram_(static_cast<std::size_t>(options.max_batch_size) + 1, 0),
+      sums_(options.max_batch_size),
       replica_running_(static_cast<std::size_t>(options.num_replicas), 0),
       replica_waiting_(static_cast<std::size_t>(options.num_replicas), 0),
       replica_used_(static_cast<std::size_t>(options.num_replicas), 0),
@@ -153,32 +152,18 @@ void MetricsRecorder::emit_time_series_until(SimTimeNs t) {
 }
 
 void MetricsRecorder::on_step(const StepRecord& record) {
+  // The row-sampling rule below counts steps before this one.
+  if (options_.per_iteration || options_.time_series) record_tables(record);
+  sums_.add(record.plan->shape, record.duration_ns, record.used_blocks, record.total_blocks);
+}
+
+// The per-iteration rows and the time series (runs that keep tables; the others never call on_step,
+// see summary_only_sums).
+void MetricsRecorder::record_tables(const StepRecord& record) {
   const StepPlan& plan = *record.plan;
   const StepShape& shape = plan.shape;
   const double duration_s = ns_to_seconds(record.duration_ns);
-  const std::int32_t seqs = shape.num_seqs();
-  const auto bin = static_cast<std::size_t>(std::min(seqs, options_.max_batch_size));
-  batch_histogram_[bin] += 1;
-  if (shape.num_decode_seqs > 0) {
-    decode_histogram_[static_cast<std::size_t>(std::min(shape.num_decode_seqs, options_.max_batch_size))] += 1;
-  }
-  if (shape.num_prefill_seqs > 0 && shape.num_decode_seqs > 0) {
-    ++mixed_steps_;
-  } else if (shape.num_prefill_seqs > 0) {
-    ++prefill_steps_;
-  } else {
-    ++decode_only_steps_;
-  }
-  busy_time_s_ += duration_s;
-  seq_time_product_s_ += static_cast<double>(seqs) * duration_s;
-  // KV utilisation during the step: the blocks held when it ends (the step's own allocations included).
-  const double kv_utilization =
-      record.total_blocks > 0 ? static_cast<double>(record.used_blocks) / static_cast<double>(record.total_blocks)
-                              : 0.0;
-  kv_time_product_s_ += kv_utilization * duration_s;
-  kv_utilization_peak_ = std::max(kv_utilization_peak_, kv_utilization);
-
-  if (options_.per_iteration && steps_ % options_.iteration_sample_every == 0) {
+  if (options_.per_iteration && sums_.steps % options_.iteration_sample_every == 0) {
     iterations_.replica.push_back(record.replica);
     iterations_.step_index.push_back(record.step_index);
     iterations_.start_s.push_back(ns_to_seconds(record.start_ns));
@@ -204,7 +189,6 @@ void MetricsRecorder::on_step(const StepRecord& record) {
       iterations_.clear();
     }
   }
-  ++steps_;
 
   if (options_.time_series) {
     // Grid samples strictly before this step's end show the state before it; update afterwards.

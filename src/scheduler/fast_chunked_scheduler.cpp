@@ -190,12 +190,6 @@ bool FastChunkedScheduler::preempt(std::int32_t victim, StepPlan& plan, bool all
 
 // Every lazy request still lazy at the end of scheduling decodes in this step (the others were frozen
 // or preempted): its one token and its context are in the aggregates.
-void FastChunkedScheduler::finish_plan_shape(StepPlan& plan) {
-  plan.shape.num_decode_seqs += static_cast<std::int32_t>(lazy_count_);
-  plan.shape.decode_context_tokens += context_sum_;
-  lazy_in_plan_ = lazy_count_ > 0;
-}
-
 // ---- scheduling -------------------------------------------------------------------------------------
 
 void FastChunkedScheduler::add_request(std::int32_t id) {
@@ -208,26 +202,6 @@ void FastChunkedScheduler::add_request(std::int32_t id) {
   waiting_.push_back(id);
 }
 
-bool FastChunkedScheduler::schedule(StepPlan& plan, SimTimeNs now) {
-  plan.clear();
-  now_ = now;
-  // The commonest step: every running request is lazy and nothing waits, so the general paths below
-  // would skip the lazy prefix, walk nothing, admit nothing and swap in nothing. Decided here in a few
-  // comparisons, without entering them (same conditions as their lazy-prefix skip).
-  if (lazy_count_ > 0 && lazy_count_ == running_count_ && frozen_.empty() && waiting_.empty() && swapped_.empty() &&
-      lazy_count_ <= serving_.max_num_batched_tokens) {
-    const std::int64_t appending = phase_count_[static_cast<std::size_t>(wanted_phase_)];
-    const bool fits = v1_ ? blocks_.has_free(appending)
-                          : (lazy_count_ <= serving_.max_num_seqs && blocks_.free_blocks() > appending);
-    if (fits) {
-      blocks_.allocate(appending);
-      fast_steps_ += 1;
-      finish_plan_shape(plan);
-      return true;
-    }
-  }
-  return schedule_general(plan);
-}
 
 bool FastChunkedScheduler::schedule_general(StepPlan& plan) {
   // Requests frozen by a scheduled step that was not run (cannot happen with Simulation: a step that
@@ -496,20 +470,6 @@ void FastChunkedScheduler::schedule_v0_prefills(StepPlan& plan, std::int64_t& bu
 
 // ---- completing a step ------------------------------------------------------------------------------
 
-ReplicaScheduler::StepResult FastChunkedScheduler::complete_step(const StepPlan& plan, SimTimeNs now) {
-  // The commonest step: lazy decodes only, and nobody finishes in it.
-  if (lazy_in_plan_ && plan.work.empty() && frozen_.empty() && joined_since_decode_.empty() &&
-      (finish_heap_.empty() || finish_heap_.front().decode_step > decode_step_ + 1)) {
-    if (token_gaps_ != nullptr) token_gaps_->add(now - last_decode_end_ns_, lazy_count_);
-    last_decode_end_ns_ = now;
-    lazy_in_plan_ = false;
-    decode_step_ += 1;
-    wanted_phase_ = wanted_phase_ == 0 ? block_size_ - 1 : wanted_phase_ - 1;
-    context_sum_ += lazy_count_;
-    return {0, static_cast<std::int32_t>(lazy_count_)};
-  }
-  return complete_step_general(plan, now);
-}
 
 ReplicaScheduler::StepResult FastChunkedScheduler::complete_step_general(const StepPlan& plan, SimTimeNs now) {
   ReplicaScheduler::StepResult result;

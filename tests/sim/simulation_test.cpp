@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
+#include <vector>
 
 #include "moesim/common/errors.hpp"
 #include "moesim/metrics/metrics.hpp"
@@ -243,6 +245,167 @@ TEST(SimulationInterrupt, StepsInFlightOnOtherReplicasFinishAndTheBlocksAddUp) {
       SimulationOutcome out;
       ASSERT_NO_THROW(out = Simulation(setup).run(&observer, &stop)) << to_string(version) << " after " << k;
       EXPECT_TRUE(out.interrupted);
+    }
+  }
+}
+
+// ---- issue 13: step chaining and the summary-only path change nothing --------------------------------
+
+// Every step as the observer sees it, and no summary-only shortcut (on_step is called for every step).
+class StepLog final : public SimulationObserver {
+ public:
+  struct Row {
+    std::int32_t replica;
+    std::int64_t step_index;
+    SimTimeNs start_ns;
+    SimTimeNs duration_ns;
+    std::int64_t prefill_tokens;
+    std::int32_t decode_seqs;
+    std::int64_t decode_context;
+    std::int64_t used_blocks;
+    std::int64_t waiting;
+    std::int64_t running;
+    std::int32_t finished;
+    bool operator==(const Row&) const = default;
+  };
+  void on_step(const StepRecord& r) override {
+    rows.push_back({r.replica, r.step_index, r.start_ns, r.duration_ns, r.plan->shape.prefill_tokens,
+                    r.plan->shape.num_decode_seqs, r.plan->shape.decode_context_tokens, r.used_blocks, r.waiting,
+                    r.running, r.finished});
+  }
+  std::vector<Row> rows;
+};
+
+void expect_same_outcome(const SimulationOutcome& a, const SimulationOutcome& b, const std::string& what) {
+  ASSERT_EQ(a.requests.size(), b.requests.size()) << what;
+  for (std::size_t i = 0; i < a.requests.size(); ++i) {
+    const RequestState& x = a.requests[i];
+    const RequestState& y = b.requests[i];
+    ASSERT_EQ(x.arrival_ns, y.arrival_ns) << what << " request " << i;
+    ASSERT_EQ(x.first_scheduled_ns, y.first_scheduled_ns) << what << " request " << i;
+    ASSERT_EQ(x.first_token_ns, y.first_token_ns) << what << " request " << i;
+    ASSERT_EQ(x.completion_ns, y.completion_ns) << what << " request " << i;
+    ASSERT_EQ(x.replica, y.replica) << what << " request " << i;
+    ASSERT_EQ(x.preemptions, y.preemptions) << what << " request " << i;
+    ASSERT_EQ(x.generated, y.generated) << what << " request " << i;
+    ASSERT_EQ(x.status, y.status) << what << " request " << i;
+  }
+  EXPECT_EQ(a.end_ns, b.end_ns) << what;
+  EXPECT_EQ(a.steps, b.steps) << what;
+  EXPECT_EQ(a.preemptions, b.preemptions) << what;
+  EXPECT_EQ(a.sampled_tokens, b.sampled_tokens) << what;
+  EXPECT_EQ(a.computed_tokens, b.computed_tokens) << what;
+  EXPECT_EQ(a.token_gaps.count(), b.token_gaps.count()) << what;
+  EXPECT_EQ(a.token_gaps.mean_s(), b.token_gaps.mean_s()) << what;
+  EXPECT_EQ(a.token_gaps.quantile_s(0.99), b.token_gaps.quantile_s(0.99)) << what;
+}
+
+// Chained steps (a replica's next step end run at once, without the event queue) against every step end
+// through the queue: the same steps in the same order, bit for bit. Arrivals every 1 ms and step times
+// on a 10 us grid make arrivals land exactly on step ends (the tie-breaking cases); several replicas make
+// other replicas' step ends interleave; closed loop issues requests at step ends; fast and reference
+// schedulers, V0, V0 + chunked prefill and V1, with preemption (few blocks).
+TEST(SimulationStepChaining, GivesTheSameStepsAndResultsAsTheEventQueue) {
+  const AffineLatency latency;
+  int chained_runs = 0;
+  for (const SchedulerVersion version : {SchedulerVersion::kV0, SchedulerVersion::kV1}) {
+    for (const bool chunked : {false, true}) {
+      if (version == SchedulerVersion::kV1 && chunked) continue;
+      for (const bool fast : {true, false}) {
+        for (const std::int32_t replicas : {1, 3}) {
+          for (const std::int64_t concurrency : {0, 24}) {
+            for (const SimTimeNs spacing : {SimTimeNs{0}, kNsPerMs, 7 * kNsPerMs}) {
+              const Workload workload = make_workload(300, 5 + static_cast<std::uint64_t>(replicas), spacing);
+              SimulationSetup setup = make_setup(workload, latency, version, 150);
+              setup.serving.enable_chunked_prefill = chunked;
+              setup.serving.data_parallel_size = replicas;
+              setup.use_fast_v0 = fast;
+              setup.max_concurrency = concurrency;
+              const std::string what = to_string(version) + (chunked ? " chunked" : "") + (fast ? " fast" : " ref") +
+                                       " dp" + std::to_string(replicas) + " cc" + std::to_string(concurrency) +
+                                       " spacing " + std::to_string(spacing);
+              StepLog chained_log;
+              StepLog queued_log;
+              const SimulationOutcome chained = Simulation(setup).run(&chained_log);
+              setup.chain_steps = false;
+              const SimulationOutcome queued = Simulation(setup).run(&queued_log);
+              expect_same_outcome(chained, queued, what);
+              ASSERT_EQ(chained_log.rows.size(), queued_log.rows.size()) << what;
+              for (std::size_t i = 0; i < chained_log.rows.size(); ++i) {
+                ASSERT_TRUE(chained_log.rows[i] == queued_log.rows[i]) << what << " step " << i;
+              }
+              EXPECT_GT(chained.preemptions + chained.steps, 0) << what;
+              ++chained_runs;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(chained_runs, 3 * 2 * 2 * 2 * 3);
+}
+
+// Forwards every step to a MetricsRecorder's on_step and offers no summary-only shortcut.
+class ForwardToOnStep final : public SimulationObserver {
+ public:
+  explicit ForwardToOnStep(MetricsRecorder& recorder) : recorder_(recorder) {}
+  void on_step(const StepRecord& record) override { recorder_.on_step(record); }
+
+ private:
+  MetricsRecorder& recorder_;
+};
+
+void expect_same_sums(const MetricsRecorder& a, const MetricsRecorder& b, const std::string& what) {
+  EXPECT_EQ(a.steps(), b.steps()) << what;
+  EXPECT_EQ(a.prefill_steps(), b.prefill_steps()) << what;
+  EXPECT_EQ(a.decode_only_steps(), b.decode_only_steps()) << what;
+  EXPECT_EQ(a.mixed_steps(), b.mixed_steps()) << what;
+  // Exact equality of doubles on purpose: the same additions in the same order.
+  EXPECT_EQ(a.busy_time_s(), b.busy_time_s()) << what;
+  EXPECT_EQ(a.seq_time_product_s(), b.seq_time_product_s()) << what;
+  EXPECT_EQ(a.kv_time_product_s(), b.kv_time_product_s()) << what;
+  EXPECT_EQ(a.kv_utilization_peak(), b.kv_utilization_peak()) << what;
+  EXPECT_EQ(a.batch_size_histogram(), b.batch_size_histogram()) << what;
+  EXPECT_EQ(a.decode_batch_size_histogram(), b.decode_batch_size_histogram()) << what;
+}
+
+// A MetricsRecorder without tables lets the simulation add each step to its sums directly
+// (summary_only_sums); with tables, or behind an observer without the shortcut, every step goes through
+// on_step. All three give the same sums, bit for bit.
+TEST(SimulationSummaryOnly, SumsAreTheSameAsThroughOnStep) {
+  const AffineLatency latency;
+  for (const SchedulerVersion version : {SchedulerVersion::kV0, SchedulerVersion::kV1}) {
+    for (const std::int32_t replicas : {1, 2}) {
+      const Workload workload = make_workload(600, 17, 2 * kNsPerMs);
+      SimulationSetup setup = make_setup(workload, latency, version, 200);
+      setup.serving.data_parallel_size = replicas;
+      const std::string what = to_string(version) + " dp" + std::to_string(replicas);
+      RecorderOptions lean;
+      lean.per_iteration = false;
+      lean.time_series = false;
+      lean.max_batch_size = 64;
+      lean.num_replicas = replicas;
+      lean.blocks_per_replica = 200;
+      RecorderOptions tables = lean;
+      tables.per_iteration = true;
+      tables.time_series = true;
+
+      MetricsRecorder direct(lean);
+      ASSERT_NE(direct.summary_only_sums(), nullptr);
+      const SimulationOutcome a = Simulation(setup).run(&direct);
+      MetricsRecorder forwarded(lean);
+      ForwardToOnStep forward(forwarded);
+      const SimulationOutcome b = Simulation(setup).run(&forward);
+      MetricsRecorder with_tables(tables);
+      ASSERT_EQ(with_tables.summary_only_sums(), nullptr);
+      const SimulationOutcome c = Simulation(setup).run(&with_tables);
+      EXPECT_GT(direct.steps(), 100) << what;
+      EXPECT_EQ(direct.steps(), a.steps) << what;
+      expect_same_sums(direct, forwarded, what + " direct vs on_step");
+      expect_same_sums(direct, with_tables, what + " direct vs tables");
+      EXPECT_EQ(with_tables.iterations().size(), static_cast<std::size_t>(c.steps)) << what;
+      expect_same_outcome(a, b, what);
+      expect_same_outcome(a, c, what);
     }
   }
 }

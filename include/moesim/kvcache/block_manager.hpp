@@ -6,6 +6,8 @@
 // can_append_slots), vllm/v1/core/block_pool.py @v0.11.0 (null block). See specs/vllm-scheduler.md 2.1, 5.1.
 #include <cstdint>
 
+#include "moesim/common/errors.hpp"
+
 namespace moesim {
 
 enum class AllocationStatus { kOk, kLater, kNever };
@@ -32,8 +34,15 @@ class BlockManager {
   // V1 / decode-time check: exact need, no watermark.
   [[nodiscard]] bool has_free(std::int64_t need) const { return need <= free_; }
 
-  void allocate(std::int64_t count);  // precondition: count <= free_blocks()
-  void release(std::int64_t count);   // precondition: count <= used_blocks()
+  // Inline: the fast schedulers allocate once per step.
+  void allocate(std::int64_t count) {  // precondition: count <= free_blocks()
+    check_invariant(count >= 0 && count <= free_, "KV allocation never exceeds the free blocks");
+    free_ -= count;
+  }
+  void release(std::int64_t count) {  // precondition: count <= used_blocks()
+    check_invariant(count >= 0 && count <= total_ - free_, "KV release never exceeds the used blocks");
+    free_ += count;
+  }
 
   // Swap (V0 preemption_mode = swap): move `count` GPU blocks to CPU and back.
   [[nodiscard]] bool can_swap_out(std::int64_t count) const { return count <= free_cpu_; }

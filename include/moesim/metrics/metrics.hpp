@@ -108,6 +108,10 @@ class MetricsRecorder final : public SimulationObserver {
  public:
   explicit MetricsRecorder(const RecorderOptions& options);
   void on_step(const StepRecord& record) override;
+  // Without tables (per-iteration rows, time series), on_step only adds to the summary sums.
+  [[nodiscard]] StepSummarySums* summary_only_sums() override {
+    return options_.per_iteration || options_.time_series ? nullptr : &sums_;
+  }
   void on_group_step(const GroupStepRecord& record) override;
   // Emits the time-series samples up to and including `end_ns` (call once after the run).
   void finish(SimTimeNs end_ns);
@@ -126,19 +130,20 @@ class MetricsRecorder final : public SimulationObserver {
   [[nodiscard]] double dispatch_combine_time_s() const { return dispatch_combine_time_s_; }
   [[nodiscard]] double load_imbalance_sum() const { return load_imbalance_sum_; }
   [[nodiscard]] const OperatorBreakdown& operator_time_s() const { return operator_time_s_; }
-  [[nodiscard]] std::int64_t steps() const { return steps_; }
-  [[nodiscard]] std::int64_t prefill_steps() const { return prefill_steps_; }
-  [[nodiscard]] std::int64_t decode_only_steps() const { return decode_only_steps_; }
-  [[nodiscard]] std::int64_t mixed_steps() const { return mixed_steps_; }
-  [[nodiscard]] double busy_time_s() const { return busy_time_s_; }
-  [[nodiscard]] double seq_time_product_s() const { return seq_time_product_s_; }
-  [[nodiscard]] double kv_time_product_s() const { return kv_time_product_s_; }
-  [[nodiscard]] double kv_utilization_peak() const { return kv_utilization_peak_; }
-  [[nodiscard]] const std::vector<std::int64_t>& batch_size_histogram() const { return batch_histogram_; }
-  [[nodiscard]] const std::vector<std::int64_t>& decode_batch_size_histogram() const { return decode_histogram_; }
+  [[nodiscard]] std::int64_t steps() const { return sums_.steps; }
+  [[nodiscard]] std::int64_t prefill_steps() const { return sums_.prefill_steps; }
+  [[nodiscard]] std::int64_t decode_only_steps() const { return sums_.decode_only_steps; }
+  [[nodiscard]] std::int64_t mixed_steps() const { return sums_.mixed_steps; }
+  [[nodiscard]] double busy_time_s() const { return sums_.busy_time_s; }
+  [[nodiscard]] double seq_time_product_s() const { return sums_.seq_time_product_s; }
+  [[nodiscard]] double kv_time_product_s() const { return sums_.kv_time_product_s; }
+  [[nodiscard]] double kv_utilization_peak() const { return sums_.kv_utilization_peak; }
+  [[nodiscard]] const std::vector<std::int64_t>& batch_size_histogram() const { return sums_.batch_histogram; }
+  [[nodiscard]] const std::vector<std::int64_t>& decode_batch_size_histogram() const { return sums_.decode_histogram; }
 
  private:
   void emit_time_series_until(SimTimeNs t);
+  void record_tables(const StepRecord& record);
 
   RecorderOptions options_;
   IterationColumns iterations_;
@@ -153,16 +158,7 @@ class MetricsRecorder final : public SimulationObserver {
   double load_imbalance_sum_ = 0;
   OperatorBreakdown operator_time_s_{};
   OperatorBreakdown scratch_breakdown_{};
-  std::vector<std::int64_t> batch_histogram_;   // steps by number of sequences
-  std::vector<std::int64_t> decode_histogram_;  // steps by number of decode sequences (steps with >= 1)
-  std::int64_t steps_ = 0;
-  std::int64_t prefill_steps_ = 0;
-  std::int64_t decode_only_steps_ = 0;
-  std::int64_t mixed_steps_ = 0;
-  double busy_time_s_ = 0;
-  double seq_time_product_s_ = 0;  // sum of (sequences x step duration)
-  double kv_time_product_s_ = 0;   // sum of (KV utilisation x step duration)
-  double kv_utilization_peak_ = 0;
+  StepSummarySums sums_;  // steps by kind, batch-size histograms, busy time, time-weighted sums
   // Current deployment state for the time series.
   std::vector<std::int64_t> replica_running_, replica_waiting_, replica_used_, replica_total_;
   std::int64_t total_blocks_ = 0;  // initialised from the options (all replicas)

@@ -86,7 +86,11 @@ class FastChunkedScheduler {
   void add_to_plan(StepPlan& plan, std::int32_t id, std::int32_t tokens, bool decode);
   bool preempt(std::int32_t victim, StepPlan& plan, bool allow_swap);
   void freeze(std::int32_t id);
-  void finish_plan_shape(StepPlan& plan);
+  void finish_plan_shape(StepPlan& plan) {
+    plan.shape.num_decode_seqs += static_cast<std::int32_t>(lazy_count_);
+    plan.shape.decode_context_tokens += context_sum_;
+    lazy_in_plan_ = lazy_count_ > 0;
+  }
   // Everything but the commonest step (all running requests lazy, nothing waiting, nobody finishing),
   // kept out of line so that schedule() and complete_step() stay small.
   [[gnu::noinline]] bool schedule_general(StepPlan& plan);
@@ -137,5 +141,42 @@ class FastChunkedScheduler {
   SimTimeNs last_decode_end_ns_ = -1;
   std::vector<std::int32_t> joined_since_decode_;
 };
+
+// The commonest steps inline (issue 13: the simulation's per-step cost); the rest is out of line.
+inline bool FastChunkedScheduler::schedule(StepPlan& plan, SimTimeNs now) {
+  plan.clear();
+  now_ = now;
+  // The commonest step: every running request is lazy and nothing waits, so the general paths below
+  // would skip the lazy prefix, walk nothing, admit nothing and swap in nothing. Decided here in a few
+  // comparisons, without entering them (same conditions as their lazy-prefix skip).
+  if (lazy_count_ > 0 && lazy_count_ == running_count_ && frozen_.empty() && waiting_.empty() && swapped_.empty() &&
+      lazy_count_ <= serving_.max_num_batched_tokens) {
+    const std::int64_t appending = phase_count_[static_cast<std::size_t>(wanted_phase_)];
+    const bool fits = v1_ ? blocks_.has_free(appending)
+                          : (lazy_count_ <= serving_.max_num_seqs && blocks_.free_blocks() > appending);
+    if (fits) {
+      blocks_.allocate(appending);
+      fast_steps_ += 1;
+      finish_plan_shape(plan);
+      return true;
+    }
+  }
+  return schedule_general(plan);
+}
+
+inline ReplicaScheduler::StepResult FastChunkedScheduler::complete_step(const StepPlan& plan, SimTimeNs now) {
+  // The commonest step: lazy decodes only, and nobody finishes in it.
+  if (lazy_in_plan_ && plan.work.empty() && frozen_.empty() && joined_since_decode_.empty() &&
+      (finish_heap_.empty() || finish_heap_.front().decode_step > decode_step_ + 1)) {
+    if (token_gaps_ != nullptr) token_gaps_->add(now - last_decode_end_ns_, lazy_count_);
+    last_decode_end_ns_ = now;
+    lazy_in_plan_ = false;
+    decode_step_ += 1;
+    wanted_phase_ = wanted_phase_ == 0 ? block_size_ - 1 : wanted_phase_ - 1;
+    context_sum_ += lazy_count_;
+    return {0, static_cast<std::int32_t>(lazy_count_)};
+  }
+  return complete_step_general(plan, now);
+}
 
 }  // namespace moesim
