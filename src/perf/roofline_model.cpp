@@ -59,6 +59,14 @@ RooflineLatencyModel::RooflineLatencyModel(const ModelArchitecture& arch, const 
     profile_.gemm.memory_efficiency = *latency.memory_efficiency;
     profile_.attention.decode_memory_efficiency = *latency.memory_efficiency;
   }
+  for (std::size_t s = 0; s < placement_.tp_groups.size(); ++s) {
+    stage_links_.push_back(topology_.group_link(placement_.tp_groups[s]));
+    if (s + 1 < placement_.tp_groups.size()) {
+      stage_handover_links_.push_back(
+          topology_.pair_link(placement_.tp_groups[s].back(), placement_.tp_groups[s + 1].front()));
+    }
+  }
+  ep_link_ = topology_.group_link(placement_.ep_group);
   elem_bytes_ = element_bytes(arch_.dtype);
   moe_layers_ = count_moe_layers(arch_);
   if (moe_layers_ > 0) inclusion_ = expert_inclusion_probabilities(arch_, serving_.expert_routing, 0);
@@ -215,7 +223,9 @@ void RooflineLatencyModel::token_terms(double tokens, OperatorBreakdown& out) co
     if (!serving_.enable_expert_parallel && serving_.expert_parallel_size > 1) {
       // Dispatch and combine: each EP rank sends its share of the token copies (tokens * K / ep).
       const double bytes = routed_tokens * h * b;
-      out[idx(Operator::kEpAllToAll)] = moe_layers_ * 2.0 * topology_.all_to_all_time_s(placement_.ep_group, bytes, profile_);
+      out[idx(Operator::kEpAllToAll)] =
+          moe_layers_ * 2.0 *
+          Topology::all_to_all_time_s(ep_link_, static_cast<int>(placement_.ep_group.size()), bytes, profile_);
     }
   }
 
@@ -228,11 +238,11 @@ void RooflineLatencyModel::token_terms(double tokens, OperatorBreakdown& out) co
     const int first_layer = arch_.num_layers * s / stages;
     const int last_layer = arch_.num_layers * (s + 1) / stages;
     const auto& group = placement_.tp_groups[static_cast<std::size_t>(s)];
-    all_reduce += 2.0 * (last_layer - first_layer) * topology_.all_reduce_time_s(group, activation_bytes, profile_);
-    if (s + 1 < stages) {
-      pp += topology_.send_time_s(group.back(), placement_.tp_groups[static_cast<std::size_t>(s + 1)].front(),
-                                  activation_bytes, profile_);
-    }
+    const auto stage = static_cast<std::size_t>(s);
+    all_reduce += 2.0 * (last_layer - first_layer) *
+                  Topology::all_reduce_time_s(stage_links_[stage], static_cast<int>(group.size()), activation_bytes,
+                                              profile_);
+    if (s + 1 < stages) pp += Topology::send_time_s(stage_handover_links_[stage], activation_bytes, profile_);
   }
   out[idx(Operator::kTpAllReduce)] = all_reduce;
   out[idx(Operator::kPpSendRecv)] = pp;
@@ -247,7 +257,8 @@ double RooflineLatencyModel::lm_head_s(double seqs) const {
   double t = gemm_time_s(seqs, arch_.hidden_size, vocab / tp, elem_bytes_, gpu_, profile_.gemm);
   t += elementwise_time_s(2, seqs * vocab * 4.0 * 2.0, gpu_, profile_.elementwise);
   if (!placement_.tp_groups.empty() && placement_.tp_groups.back().size() > 1) {
-    t += topology_.all_gather_time_s(placement_.tp_groups.back(), seqs * vocab * elem_bytes_, profile_);
+    t += Topology::all_gather_time_s(stage_links_.back(), static_cast<int>(placement_.tp_groups.back().size()),
+                                     seqs * vocab * elem_bytes_, profile_);
   }
   return t;
 }

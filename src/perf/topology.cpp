@@ -271,28 +271,43 @@ const CollectiveEfficiency& collective_efficiency_for(const GpuProfile& profile,
 
 double Topology::all_reduce_time_s(const std::vector<int>& gpus, double bytes, const GpuProfile& p) const {
   if (gpus.size() < 2) return 0.0;
-  const GroupLink link = group_link(gpus);
-  return ring_all_reduce_time_s(bytes, static_cast<int>(gpus.size()), link.bandwidth_bytes_per_s, link.latency_s,
-                                collective_efficiency_for(p, link.bottleneck));
+  return all_reduce_time_s(group_link(gpus), static_cast<int>(gpus.size()), bytes, p);
 }
 
 double Topology::all_gather_time_s(const std::vector<int>& gpus, double bytes, const GpuProfile& p) const {
   if (gpus.size() < 2) return 0.0;
-  const GroupLink link = group_link(gpus);
-  return ring_all_gather_time_s(bytes, static_cast<int>(gpus.size()), link.bandwidth_bytes_per_s, link.latency_s,
-                                collective_efficiency_for(p, link.bottleneck));
+  return all_gather_time_s(group_link(gpus), static_cast<int>(gpus.size()), bytes, p);
 }
 
 double Topology::all_to_all_time_s(const std::vector<int>& gpus, double bytes, const GpuProfile& p) const {
   if (gpus.size() < 2) return 0.0;
-  const GroupLink link = group_link(gpus);
-  return moesim::all_to_all_time_s(bytes, static_cast<int>(gpus.size()), link.bandwidth_bytes_per_s,
-                                   link.latency_s, collective_efficiency_for(p, link.bottleneck));
+  return all_to_all_time_s(group_link(gpus), static_cast<int>(gpus.size()), bytes, p);
 }
 
 double Topology::send_time_s(int from_gpu, int to_gpu, double bytes, const GpuProfile& p) const {
   if (from_gpu == to_gpu) return 0.0;
-  const GroupLink link = pair_link(from_gpu, to_gpu);
+  return send_time_s(pair_link(from_gpu, to_gpu), bytes, p);
+}
+
+double Topology::all_reduce_time_s(const GroupLink& link, int group_size, double bytes, const GpuProfile& p) {
+  if (group_size < 2) return 0.0;
+  return ring_all_reduce_time_s(bytes, group_size, link.bandwidth_bytes_per_s, link.latency_s,
+                                collective_efficiency_for(p, link.bottleneck));
+}
+
+double Topology::all_gather_time_s(const GroupLink& link, int group_size, double bytes, const GpuProfile& p) {
+  if (group_size < 2) return 0.0;
+  return ring_all_gather_time_s(bytes, group_size, link.bandwidth_bytes_per_s, link.latency_s,
+                                collective_efficiency_for(p, link.bottleneck));
+}
+
+double Topology::all_to_all_time_s(const GroupLink& link, int group_size, double bytes, const GpuProfile& p) {
+  if (group_size < 2) return 0.0;
+  return moesim::all_to_all_time_s(bytes, group_size, link.bandwidth_bytes_per_s, link.latency_s,
+                                   collective_efficiency_for(p, link.bottleneck));
+}
+
+double Topology::send_time_s(const GroupLink& link, double bytes, const GpuProfile& p) {
   return moesim::send_time_s(bytes, link.bandwidth_bytes_per_s, link.latency_s,
                              collective_efficiency_for(p, link.bottleneck));
 }

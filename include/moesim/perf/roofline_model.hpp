@@ -67,6 +67,10 @@ class RooflineLatencyModel : public StepLatencyModel {
   GpuProfile profile_;
   Topology topology_;
   ReplicaPlacement placement_;
+  // The links of the placement's groups, resolved once (the tables call the collectives per token count).
+  std::vector<GroupLink> stage_links_;        // per pipeline stage: its TP group
+  std::vector<GroupLink> stage_handover_links_;  // stage s -> s + 1: last GPU of s to first GPU of s + 1
+  GroupLink ep_link_;
   std::int64_t max_tokens_;
   double elem_bytes_ = 2;
   int moe_layers_ = 0;

@@ -46,6 +46,15 @@ class Topology {
   [[nodiscard]] double all_gather_time_s(const std::vector<int>& gpus, double bytes, const GpuProfile& p) const;
   [[nodiscard]] double all_to_all_time_s(const std::vector<int>& gpus, double bytes, const GpuProfile& p) const;
   [[nodiscard]] double send_time_s(int from_gpu, int to_gpu, double bytes, const GpuProfile& p) const;
+  // The same for a group of `group_size` GPUs whose link is already known (group_link / pair_link): a
+  // latency model resolves its groups' links once at construction instead of once per tabulated size.
+  [[nodiscard]] static double all_reduce_time_s(const GroupLink& link, int group_size, double bytes,
+                                                const GpuProfile& p);
+  [[nodiscard]] static double all_gather_time_s(const GroupLink& link, int group_size, double bytes,
+                                                const GpuProfile& p);
+  [[nodiscard]] static double all_to_all_time_s(const GroupLink& link, int group_size, double bytes,
+                                                const GpuProfile& p);
+  [[nodiscard]] static double send_time_s(const GroupLink& link, double bytes, const GpuProfile& p);
 
  private:
   struct Impl;
