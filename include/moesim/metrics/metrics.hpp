@@ -113,6 +113,7 @@ class MetricsRecorder final : public SimulationObserver {
   void finish(SimTimeNs end_ns);
 
   // The recorded rows still in memory (all of them unless RecorderOptions::iteration_sink streamed some).
+  // With a sink the columns are block-sized buffers during the run: read them after finish().
   [[nodiscard]] const IterationColumns& iterations() const { return iterations_; }
   // Rows handed to RecorderOptions::iteration_sink so far (0 without a sink or for a short run).
   [[nodiscard]] std::int64_t iteration_rows_streamed() const { return iteration_rows_streamed_; }
@@ -139,10 +140,14 @@ class MetricsRecorder final : public SimulationObserver {
 
  private:
   void emit_time_series_until(SimTimeNs t);
+  void record_row(const StepRecord& record, double duration_s);           // in-memory table: appends
+  void record_streamed_row(const StepRecord& record, double duration_s);  // with a sink: fills the block
 
   RecorderOptions options_;
   IterationColumns iterations_;
   std::int64_t iteration_rows_streamed_ = 0;
+  std::size_t streamed_fill_ = 0;      // with a sink: rows of the current block (iterations_ is block-sized)
+  bool streamed_finished_ = false;     // finish() has shrunk the block to its rows
   TimeSeriesColumns time_series_;
   GroupStepColumns group_steps_;
   ExpertLoadColumns expert_load_;
