@@ -131,6 +131,24 @@ MetricsRecorder::MetricsRecorder(const RecorderOptions& options)
     it.duration_s.resize(n);
     if (options.expert_parallel_gpus > 0) it.group_step.resize(n);
   }
+  if (options.time_series && options.time_series_sink) {
+    check_invariant(options.time_series_block_rows > 0, "time series block rows > 0");
+    const std::size_t n = options.time_series_block_rows;
+    TimeSeriesColumns& ts = time_series_;
+    ts.time_s.reserve(n);
+    ts.running.reserve(n);
+    ts.waiting.reserve(n);
+    ts.kv_blocks_used.reserve(n);
+    ts.kv_utilization.reserve(n);
+  }
+}
+
+void TimeSeriesColumns::clear() {
+  time_s.clear();
+  running.clear();
+  waiting.clear();
+  kv_blocks_used.clear();
+  kv_utilization.clear();
 }
 
 void IterationColumns::clear() {
@@ -152,6 +170,12 @@ void MetricsRecorder::emit_time_series_until(SimTimeNs t) {
     time_series_.kv_utilization.push_back(
         total_blocks_ > 0 ? static_cast<double>(total_used_) / static_cast<double>(total_blocks_) : 0.0);
     next_sample_ns_ += options_.time_series_interval_ns;
+    if (options_.time_series_sink && time_series_.size() >= options_.time_series_block_rows) {
+      // The block goes to the file; the columns keep their capacity, so later blocks allocate nothing.
+      options_.time_series_sink(time_series_);
+      time_series_rows_streamed_ += static_cast<std::int64_t>(time_series_.size());
+      time_series_.clear();
+    }
   }
 }
 
@@ -302,6 +326,11 @@ void MetricsRecorder::on_group_step(const GroupStepRecord& record) {
 
 void MetricsRecorder::finish(SimTimeNs end_ns) {
   if (options_.time_series) emit_time_series_until(end_ns + 1);
+  if (time_series_rows_streamed_ > 0 && time_series_.size() > 0) {
+    options_.time_series_sink(time_series_);
+    time_series_rows_streamed_ += static_cast<std::int64_t>(time_series_.size());
+    time_series_.clear();
+  }
   if (options_.per_iteration && options_.iteration_sink && !streamed_finished_) {
     // The block-sized columns shrink to the rows of the last, partial block (capacity kept).
     streamed_finished_ = true;
