@@ -189,37 +189,43 @@ void Group::write_matrix(const std::string& name, std::span<const double> values
 void Group::write_table(std::size_t rows, const std::vector<StreamedColumn>& columns, std::size_t block_rows) {
   if (block_rows == 0) throw std::invalid_argument("write_table: block_rows must be > 0");
   struct Created {
-    H5::DataSet dataset;
+    hid_t dataset;
     hid_t memory_type;
   };
   std::vector<Created> created;
   created.reserve(columns.size());
+  // Closes the datasets however this returns (C API: the H5Cpp wrappers cost as much as the datasets).
+  struct CloseAll {
+    std::vector<Created>& created;
+    ~CloseAll() {
+      for (const Created& c : created) H5Dclose(c.dataset);
+    }
+  } close_all{created};
+  const hsize_t dims[1] = {static_cast<hsize_t>(rows)};
+  const IdCloser space{H5Screate_simple(1, dims, nullptr), H5Sclose};
   for (const StreamedColumn& c : columns) {
-    try {
-      const hsize_t dims[1] = {static_cast<hsize_t>(rows)};
-      H5::DataSpace space(1, dims);
-      H5::DataSet dataset;
-      hid_t memory_type = -1;
-      std::visit(
-          [&](const auto& fill) {
-            using Fill = std::decay_t<decltype(fill)>;
-            if constexpr (std::is_same_v<Fill, std::function<void(std::size_t, std::span<double>)>>) {
-              dataset = impl_->group.createDataSet(c.name, H5::PredType::IEEE_F64LE, space);
-              memory_type = H5T_NATIVE_DOUBLE;
-            } else if constexpr (std::is_same_v<Fill, std::function<void(std::size_t, std::span<std::int64_t>)>>) {
-              dataset = impl_->group.createDataSet(c.name, H5::PredType::STD_I64LE, space);
-              memory_type = H5T_NATIVE_INT64;
-            } else {
-              dataset = impl_->group.createDataSet(c.name, H5::PredType::STD_I32LE, space);
-              memory_type = H5T_NATIVE_INT32;
-            }
-          },
-          c.fill);
-      set_string_attribute(dataset, "units", c.units);
-      if (!c.description.empty()) set_string_attribute(dataset, "description", c.description);
-      created.push_back({std::move(dataset), memory_type});
-    } catch (const H5::Exception& e) {
-      rethrow("writing dataset '" + c.name + "'", e);
+    hid_t file_type = H5T_STD_I32LE;
+    hid_t memory_type = H5T_NATIVE_INT32;
+    std::visit(
+        [&](const auto& fill) {
+          using Fill = std::decay_t<decltype(fill)>;
+          if constexpr (std::is_same_v<Fill, std::function<void(std::size_t, std::span<double>)>>) {
+            file_type = H5T_IEEE_F64LE;
+            memory_type = H5T_NATIVE_DOUBLE;
+          } else if constexpr (std::is_same_v<Fill, std::function<void(std::size_t, std::span<std::int64_t>)>>) {
+            file_type = H5T_STD_I64LE;
+            memory_type = H5T_NATIVE_INT64;
+          }
+        },
+        c.fill);
+    const hid_t dataset = space.id < 0 ? -1
+                                       : H5Dcreate2(impl_->group.getId(), c.name.c_str(), file_type, space.id,
+                                                    H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (dataset < 0) throw std::runtime_error("HDF5 error while writing dataset '" + c.name + "'");
+    created.push_back({dataset, memory_type});
+    if (write_string_attribute(dataset, "units", c.units) < 0 ||
+        (!c.description.empty() && write_string_attribute(dataset, "description", c.description) < 0)) {
+      throw std::runtime_error("HDF5 error while writing dataset '" + c.name + "'");
     }
   }
   // One buffer for every column: 8 bytes per row is the widest type.
@@ -234,7 +240,7 @@ void Group::write_table(std::size_t rows, const std::vector<StreamedColumn>& col
             fill(first, out);
             const hsize_t start[1] = {static_cast<hsize_t>(first)};
             const hsize_t block[1] = {static_cast<hsize_t>(count)};
-            const hid_t dataset = created[k].dataset.getId();
+            const hid_t dataset = created[k].dataset;
             const hid_t file_space = H5Dget_space(dataset);
             const hid_t memory_space = H5Screate_simple(1, block, nullptr);
             herr_t status = file_space < 0 || memory_space < 0 ? -1 : 0;
@@ -297,12 +303,9 @@ AppendableTable::AppendableTable(Group& group, const std::vector<ColumnSpec>& co
     impl_->datasets.push_back(dataset);
     impl_->memory_types.push_back(memory_type);
     impl_->names.push_back(c.name);
-    try {
-      H5::DataSet wrapper = group.impl_->group.openDataSet(c.name);  // its own id, closed with it
-      set_string_attribute(wrapper, "units", c.units);
-      if (!c.description.empty()) set_string_attribute(wrapper, "description", c.description);
-    } catch (const H5::Exception& e) {
-      rethrow("writing the attributes of '" + c.name + "'", e);
+    if (write_string_attribute(dataset, "units", c.units) < 0 ||
+        (!c.description.empty() && write_string_attribute(dataset, "description", c.description) < 0)) {
+      throw std::runtime_error("HDF5 error while writing the attributes of '" + c.name + "'");
     }
   }
 }
@@ -320,20 +323,18 @@ void AppendableTable::append(std::size_t rows, const std::vector<const void*>& v
   const hsize_t start[1] = {static_cast<hsize_t>(rows_)};
   const hsize_t count[1] = {static_cast<hsize_t>(rows)};
   const hsize_t extent[1] = {static_cast<hsize_t>(rows_ + rows)};
+  // No H5E_BEGIN_TRY (error printing is off for the process, File::File): it cost more than an append.
+  const IdCloser memory_space{H5Screate_simple(1, count, nullptr), H5Sclose};
   for (std::size_t k = 0; k < impl_->datasets.size(); ++k) {
     const hid_t dataset = impl_->datasets[k];
-    herr_t status = -1;
-    H5E_BEGIN_TRY {
-      status = H5Dset_extent(dataset, extent);
-      const hid_t file_space = status >= 0 ? H5Dget_space(dataset) : -1;
-      const hid_t memory_space = H5Screate_simple(1, count, nullptr);
-      if (file_space < 0 || memory_space < 0) status = -1;
-      if (status >= 0) status = H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr);
-      if (status >= 0) status = H5Dwrite(dataset, impl_->memory_types[k], memory_space, file_space, H5P_DEFAULT, values[k]);
-      if (memory_space >= 0) H5Sclose(memory_space);
-      if (file_space >= 0) H5Sclose(file_space);
+    herr_t status = memory_space.id < 0 ? -1 : H5Dset_extent(dataset, extent);
+    if (status >= 0) {
+      const IdCloser file_space{H5Dget_space(dataset), H5Sclose};
+      status = file_space.id < 0 ? -1 : H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start, nullptr, count, nullptr);
+      if (status >= 0) {
+        status = H5Dwrite(dataset, impl_->memory_types[k], memory_space.id, file_space.id, H5P_DEFAULT, values[k]);
+      }
     }
-    H5E_END_TRY;
     if (status < 0) {
       throw std::runtime_error("HDF5 error while appending rows " + std::to_string(rows_) + "-" +
                                std::to_string(rows_ + rows - 1) + " to dataset '" + impl_->names[k] + "'");
