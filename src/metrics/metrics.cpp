@@ -228,6 +228,12 @@ void MetricsRecorder::record_streamed_row(const StepRecord& record, double durat
   }
 }
 
+void MetricsRecorder::add_pending_breakdown() {
+  if (!breakdown_pending_) return;
+  for (std::size_t i = 0; i < kOperatorCount; ++i) operator_time_s_[i] += scratch_breakdown_[i];
+  breakdown_pending_ = false;
+}
+
 void MetricsRecorder::on_step(const StepRecord& record) {
   const StepPlan& plan = *record.plan;
   const StepShape& shape = plan.shape;
@@ -261,8 +267,12 @@ void MetricsRecorder::on_step(const StepRecord& record) {
       record_row(record, duration_s);
     }
     if (options_.latency != nullptr) {
+      // This step's breakdown is added at the next recorded step (or on_group_step / finish): read right
+      // after step_breakdown wrote it, the values waited for its (wide) stores to complete, which cost
+      // more than the rest of the per-step row (issue 13). Same additions in the same order.
+      add_pending_breakdown();
       options_.latency->step_breakdown(shape, scratch_breakdown_);
-      for (std::size_t i = 0; i < kOperatorCount; ++i) operator_time_s_[i] += scratch_breakdown_[i];
+      breakdown_pending_ = true;
     }
   }
   ++steps_;
@@ -297,6 +307,7 @@ void MetricsRecorder::on_group_step(const GroupStepRecord& record) {
   const double mean = load.gpu_tokens.empty() ? 0.0 : static_cast<double>(routed) / static_cast<double>(load.gpu_tokens.size());
   const double imbalance = mean > 0 ? static_cast<double>(most) / mean : 1.0;
   load_imbalance_sum_ += imbalance;
+  add_pending_breakdown();  // keeps the order of the additions to operator_time_s_
   if (options_.per_iteration && (group_step_count_ - 1) % options_.iteration_sample_every == 0) {
     GroupStepColumns& g = group_steps_;
     g.group_step.push_back(record.group_step);
@@ -325,6 +336,7 @@ void MetricsRecorder::on_group_step(const GroupStepRecord& record) {
 }
 
 void MetricsRecorder::finish(SimTimeNs end_ns) {
+  add_pending_breakdown();
   if (options_.time_series) emit_time_series_until(end_ns + 1);
   if (time_series_rows_streamed_ > 0 && time_series_.size() > 0) {
     options_.time_series_sink(time_series_);

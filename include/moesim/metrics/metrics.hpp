@@ -140,6 +140,7 @@ class MetricsRecorder final : public SimulationObserver {
   [[nodiscard]] double moe_experts_time_s() const { return moe_experts_time_s_; }
   [[nodiscard]] double dispatch_combine_time_s() const { return dispatch_combine_time_s_; }
   [[nodiscard]] double load_imbalance_sum() const { return load_imbalance_sum_; }
+  // Complete after finish() (the last recorded step's share is added there).
   [[nodiscard]] const OperatorBreakdown& operator_time_s() const { return operator_time_s_; }
   [[nodiscard]] std::int64_t steps() const { return steps_; }
   [[nodiscard]] std::int64_t prefill_steps() const { return prefill_steps_; }
@@ -154,6 +155,7 @@ class MetricsRecorder final : public SimulationObserver {
 
  private:
   void emit_time_series_until(SimTimeNs t);
+  void add_pending_breakdown();
   void record_row(const StepRecord& record, double duration_s);           // in-memory table: appends
   void record_streamed_row(const StepRecord& record, double duration_s);  // with a sink: fills the block
 
@@ -173,6 +175,7 @@ class MetricsRecorder final : public SimulationObserver {
   double load_imbalance_sum_ = 0;
   OperatorBreakdown operator_time_s_{};
   OperatorBreakdown scratch_breakdown_{};
+  bool breakdown_pending_ = false;  // scratch_breakdown_ is a recorded step's, not yet in operator_time_s_
   std::vector<std::int64_t> batch_histogram_;   // steps by number of sequences
   std::vector<std::int64_t> decode_histogram_;  // steps by number of decode sequences (steps with >= 1)
   std::int64_t steps_ = 0;
