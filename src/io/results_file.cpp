@@ -378,6 +378,21 @@ struct ResultsFileWriter::Impl {
   bool iterations_lockstep = false;  // /iterations has the group_step column
   std::optional<h5::Group> time_series_group;
   std::unique_ptr<h5::AppendableTable> time_series;
+  std::size_t streamed_room = 0;  // bytes of streamed rows the last reservation still covers
+
+  // Before a streamed block of `bytes` (96 bytes a per-step row, 40 a time-series sample) is written:
+  // when the last reservation does not cover it, checks and reserves room for it and 7 more blocks
+  // (h5::File::reserve: file-size limit, free space, fallocate). So a limit or a full disk is reported
+  // before the block is written, never by SIGXFSZ in the middle of a write (which would kill the process
+  // and leave the temporary file); finish() checks the rest of the file.
+  void reserve_streamed(std::size_t bytes) {
+    if (bytes <= streamed_room) {
+      streamed_room -= bytes;
+      return;
+    }
+    file.reserve(8 * bytes);
+    streamed_room = 7 * bytes;
+  }
 };
 
 // A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
@@ -403,9 +418,8 @@ void ResultsFileWriter::append_iterations(const IterationColumns& rows) {
   check_invariant(impl_ != nullptr, "results file still open");
   if (rows.size() == 0) return;
   try {
+    impl_->reserve_streamed(96 * rows.size());
     if (!impl_->iterations) {
-      // Room for this block and a few more; finish() checks the rest of the file.
-      impl_->file.reserve(8 * 96 * rows.size());
       impl_->iterations_group = impl_->root.create_group("iterations");
       impl_->iterations_lockstep = !rows.group_step.empty();
       impl_->iterations =
@@ -424,9 +438,8 @@ void ResultsFileWriter::append_time_series(const TimeSeriesColumns& rows) {
   check_invariant(impl_ != nullptr, "results file still open");
   if (rows.size() == 0) return;
   try {
+    impl_->reserve_streamed(40 * rows.size());
     if (!impl_->time_series) {
-      // Room for this block and a few more (40 bytes a sample); finish() checks the rest of the file.
-      impl_->file.reserve(8 * 40 * rows.size());
       impl_->time_series_group = impl_->root.create_group("timeseries");
       impl_->time_series = std::make_unique<h5::AppendableTable>(*impl_->time_series_group, time_series_columns());
     }
