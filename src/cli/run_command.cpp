@@ -199,6 +199,7 @@ int run_command(const std::vector<std::string>& args, std::ostream& out, std::os
   if (output_path) {
     writer.emplace(*output_path, policy);
     run_options.iteration_sink = [&writer](const IterationColumns& rows) { writer->append_iterations(rows); };
+    run_options.time_series_sink = [&writer](const TimeSeriesColumns& rows) { writer->append_time_series(rows); };
   }
   const study::ScenarioRunResult run = study::simulate_scenario(scenario, std::move(workload), run_options);
   cooperative.reset();

@@ -33,35 +33,84 @@ namespace {
   throw std::runtime_error("HDF5 error while " + what + ": " + e.getDetailMsg());
 }
 
+// Closes an HDF5 id when it goes out of scope (errors ignored: only ever an id this file opened).
+// No H5E_BEGIN_TRY around these calls: File::File turned HDF5's error printing off for the process
+// (H5::Exception::dontPrint) before any group exists, and each H5E_BEGIN_TRY costs ~3,000 instructions,
+// more than closing an id.
+struct IdCloser {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~IdCloser() {
+    if (id >= 0) close(id);
+  }
+};
+
+// Writes a UTF-8 string attribute of `object` (an HDF5 id). The C API rather than H5Cpp: the results
+// file has ~250 of these and the C++ wrappers cost as much again as the attribute itself (issue 13).
+// Returns < 0 on failure.
+herr_t write_string_attribute(hid_t object, const char* name, const std::string& value) {
+  herr_t status = -1;
+  const IdCloser type{H5Tcopy(H5T_C_S1), H5Tclose};
+  const IdCloser space{H5Screate(H5S_SCALAR), H5Sclose};
+  if (type.id >= 0 && space.id >= 0 && H5Tset_size(type.id, value.empty() ? 1 : value.size()) >= 0 &&
+      H5Tset_cset(type.id, H5T_CSET_UTF8) >= 0) {
+    const IdCloser attribute{H5Acreate2(object, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+    // An empty value is stored as one NUL byte (a zero-size string type does not exist).
+    const char empty[1] = {'\0'};
+    if (attribute.id >= 0) status = H5Awrite(attribute.id, type.id, value.empty() ? empty : value.data());
+  }
+  return status;
+}
+
 void set_string_attribute(H5::H5Object& object, const std::string& name, const std::string& value) {
-  H5::StrType type(H5::PredType::C_S1, value.empty() ? 1 : value.size());
-  type.setCset(H5T_CSET_UTF8);
-  H5::DataSpace scalar(H5S_SCALAR);
-  H5::Attribute attribute = object.createAttribute(name, type, scalar);
-  attribute.write(type, value.empty() ? std::string(" ").substr(0, 0) : value);
+  if (write_string_attribute(object.getId(), name.c_str(), value) < 0) {
+    throw H5::AttributeIException("set_string_attribute", "H5Acreate2/H5Awrite failed for '" + name + "'");
+  }
 }
 
 // Objects carry no modification times (HDF5 stores them by default), so the same content gives the same
-// bytes: `moesim sweep` promises byte-identical files for any --jobs or MPI process count.
-H5::DSetCreatPropList untimed_dataset() {
-  H5::DSetCreatPropList properties;
-  H5Pset_obj_track_times(properties.getId(), 0);
+// bytes: `moesim sweep` promises byte-identical files for any --jobs or MPI process count. One property
+// list for the whole process (a property list belongs to no file; creating and closing one per dataset
+// was a tenth of the cost of a small dataset). Thread-safe initialisation (function-local static).
+hid_t untimed_dataset_id() {
+  static const hid_t properties = [] {
+    const hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    if (p >= 0) H5Pset_obj_track_times(p, 0);
+    return p;
+  }();
   return properties;
 }
 
-template <typename T>
-void write_column(H5::Group& group, const std::string& name, std::span<const T> values, const H5::PredType& file_type,
-                  const H5::PredType& memory_type, const std::string& units, const std::string& description) {
-  try {
-    const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
-    H5::DataSpace space(1, dims);
-    H5::DataSet dataset = group.createDataSet(name, file_type, space, untimed_dataset());
-    if (!values.empty()) dataset.write(values.data(), memory_type);
-    set_string_attribute(dataset, "units", units);
-    if (!description.empty()) set_string_attribute(dataset, "description", description);
-  } catch (const H5::Exception& e) {
-    rethrow("writing dataset '" + name + "'", e);
+// Creates the dataset `name` of `parent` with `dims` (rank 1 or 2), writes `data` (may be null when a
+// dimension is 0) with `memory_type`, and its units/description attributes; `transfer` is the transfer
+// property list (H5P_DEFAULT or one with a smaller conversion buffer). Throws naming the dataset.
+void write_dataset(hid_t parent, const std::string& name, hid_t file_type, hid_t memory_type, int rank,
+                   const hsize_t* dims, const void* data, const std::string& units, const std::string& description,
+                   hid_t transfer = H5P_DEFAULT) {
+  herr_t status = -1;
+  {
+    const IdCloser space{H5Screate_simple(rank, dims, nullptr), H5Sclose};
+    const hid_t create = untimed_dataset_id();
+    if (space.id >= 0 && create >= 0) {
+      const IdCloser dataset{H5Dcreate2(parent, name.c_str(), file_type, space.id, H5P_DEFAULT, create, H5P_DEFAULT),
+                             H5Dclose};
+      if (dataset.id >= 0) {
+        status = 0;
+        if (data != nullptr) status = H5Dwrite(dataset.id, memory_type, H5S_ALL, H5S_ALL, transfer, data);
+        if (status >= 0) status = write_string_attribute(dataset.id, "units", units);
+        if (status >= 0 && !description.empty()) status = write_string_attribute(dataset.id, "description", description);
+      }
+    }
   }
+  if (status < 0) throw std::runtime_error("HDF5 error while writing dataset '" + name + "'");
+}
+
+template <typename T>
+void write_column(H5::Group& group, const std::string& name, std::span<const T> values, hid_t file_type,
+                  hid_t memory_type, const std::string& units, const std::string& description) {
+  const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
+  write_dataset(group.getId(), name, file_type, memory_type, 1, dims, values.empty() ? nullptr : values.data(), units,
+                description);
 }
 
 }  // namespace
@@ -85,87 +134,98 @@ Group Group::create_group(const std::string& name) {
 
 void Group::write(const std::string& name, std::span<const double> values, const std::string& units,
                   const std::string& description) {
-  write_column(impl_->group, name, values, H5::PredType::IEEE_F64LE, H5::PredType::NATIVE_DOUBLE, units, description);
+  write_column(impl_->group, name, values, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, units, description);
 }
 
 void Group::write(const std::string& name, std::span<const std::int64_t> values, const std::string& units,
                   const std::string& description) {
-  write_column(impl_->group, name, values, H5::PredType::STD_I64LE, H5::PredType::NATIVE_INT64, units, description);
+  write_column(impl_->group, name, values, H5T_STD_I64LE, H5T_NATIVE_INT64, units, description);
 }
 
 void Group::write(const std::string& name, std::span<const std::int32_t> values, const std::string& units,
                   const std::string& description) {
-  write_column(impl_->group, name, values, H5::PredType::STD_I32LE, H5::PredType::NATIVE_INT32, units, description);
+  write_column(impl_->group, name, values, H5T_STD_I32LE, H5T_NATIVE_INT32, units, description);
 }
 
 void Group::write_strings(const std::string& name, const std::vector<std::string>& values,
                           const std::string& description) {
-  try {
-    H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
-    type.setCset(H5T_CSET_UTF8);
-    const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
-    H5::DataSpace space(1, dims);
-    H5::DataSet dataset = impl_->group.createDataSet(name, type, space, untimed_dataset());
-    std::vector<const char*> pointers;
-    pointers.reserve(values.size());
-    for (const auto& value : values) pointers.push_back(value.c_str());
-    if (!values.empty()) dataset.write(pointers.data(), type);
-    set_string_attribute(dataset, "units", "");
-    if (!description.empty()) set_string_attribute(dataset, "description", description);
-  } catch (const H5::Exception& e) {
-    rethrow("writing dataset '" + name + "'", e);
+  std::vector<const char*> pointers;
+  pointers.reserve(values.size());
+  for (const auto& value : values) pointers.push_back(value.c_str());
+  herr_t status = -1;
+  {
+    const IdCloser type{H5Tcopy(H5T_C_S1), H5Tclose};
+    // Writing variable-length strings converts them, through a conversion buffer of 1 MiB by default
+    // that HDF5 allocates and zeroes on every write: 256 page faults for a handful of names, which cost
+    // more than the rest of the file in a VM (issue 13). A buffer for the strings written is enough
+    // (16 bytes = the larger of a char* and the file's vlen descriptor, hvl_t).
+    const IdCloser transfer{H5Pcreate(H5P_DATASET_XFER), H5Pclose};
+    if (type.id >= 0 && transfer.id >= 0 && H5Tset_size(type.id, H5T_VARIABLE) >= 0 &&
+        H5Tset_cset(type.id, H5T_CSET_UTF8) >= 0 &&
+        H5Pset_buffer(transfer.id, std::max<std::size_t>(values.size(), 1) * sizeof(hvl_t), nullptr, nullptr) >= 0) {
+      status = 0;
+    }
+    if (status >= 0) {
+      const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
+      try {
+        write_dataset(impl_->group.getId(), name, type.id, type.id, 1, dims, values.empty() ? nullptr : pointers.data(),
+                      "", description, transfer.id);
+      } catch (const std::runtime_error&) {
+        status = -1;
+      }
+    }
   }
+  if (status < 0) throw std::runtime_error("HDF5 error while writing dataset '" + name + "'");
 }
 
 void Group::write_matrix(const std::string& name, std::span<const double> values, std::size_t rows, std::size_t cols,
                          const std::string& units, const std::string& description) {
   if (values.size() != rows * cols) throw std::invalid_argument("write_matrix: size does not match rows x cols");
-  try {
-    const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
-    H5::DataSpace space(2, dims);
-    H5::DataSet dataset = impl_->group.createDataSet(name, H5::PredType::IEEE_F64LE, space, untimed_dataset());
-    if (!values.empty()) dataset.write(values.data(), H5::PredType::NATIVE_DOUBLE);
-    set_string_attribute(dataset, "units", units);
-    if (!description.empty()) set_string_attribute(dataset, "description", description);
-  } catch (const H5::Exception& e) {
-    rethrow("writing dataset '" + name + "'", e);
-  }
+  const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+  write_dataset(impl_->group.getId(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims,
+                values.empty() ? nullptr : values.data(), units, description);
 }
 
 void Group::write_table(std::size_t rows, const std::vector<StreamedColumn>& columns, std::size_t block_rows) {
   if (block_rows == 0) throw std::invalid_argument("write_table: block_rows must be > 0");
   struct Created {
-    H5::DataSet dataset;
+    hid_t dataset;
     hid_t memory_type;
   };
   std::vector<Created> created;
   created.reserve(columns.size());
+  // Closes the datasets however this returns (C API: the H5Cpp wrappers cost as much as the datasets).
+  struct CloseAll {
+    std::vector<Created>& created;
+    ~CloseAll() {
+      for (const Created& c : created) H5Dclose(c.dataset);
+    }
+  } close_all{created};
+  const hsize_t dims[1] = {static_cast<hsize_t>(rows)};
+  const IdCloser space{H5Screate_simple(1, dims, nullptr), H5Sclose};
   for (const StreamedColumn& c : columns) {
-    try {
-      const hsize_t dims[1] = {static_cast<hsize_t>(rows)};
-      H5::DataSpace space(1, dims);
-      H5::DataSet dataset;
-      hid_t memory_type = -1;
-      std::visit(
-          [&](const auto& fill) {
-            using Fill = std::decay_t<decltype(fill)>;
-            if constexpr (std::is_same_v<Fill, std::function<void(std::size_t, std::span<double>)>>) {
-              dataset = impl_->group.createDataSet(c.name, H5::PredType::IEEE_F64LE, space);
-              memory_type = H5T_NATIVE_DOUBLE;
-            } else if constexpr (std::is_same_v<Fill, std::function<void(std::size_t, std::span<std::int64_t>)>>) {
-              dataset = impl_->group.createDataSet(c.name, H5::PredType::STD_I64LE, space);
-              memory_type = H5T_NATIVE_INT64;
-            } else {
-              dataset = impl_->group.createDataSet(c.name, H5::PredType::STD_I32LE, space);
-              memory_type = H5T_NATIVE_INT32;
-            }
-          },
-          c.fill);
-      set_string_attribute(dataset, "units", c.units);
-      if (!c.description.empty()) set_string_attribute(dataset, "description", c.description);
-      created.push_back({std::move(dataset), memory_type});
-    } catch (const H5::Exception& e) {
-      rethrow("writing dataset '" + c.name + "'", e);
+    hid_t file_type = H5T_STD_I32LE;
+    hid_t memory_type = H5T_NATIVE_INT32;
+    std::visit(
+        [&](const auto& fill) {
+          using Fill = std::decay_t<decltype(fill)>;
+          if constexpr (std::is_same_v<Fill, std::function<void(std::size_t, std::span<double>)>>) {
+            file_type = H5T_IEEE_F64LE;
+            memory_type = H5T_NATIVE_DOUBLE;
+          } else if constexpr (std::is_same_v<Fill, std::function<void(std::size_t, std::span<std::int64_t>)>>) {
+            file_type = H5T_STD_I64LE;
+            memory_type = H5T_NATIVE_INT64;
+          }
+        },
+        c.fill);
+    const hid_t dataset = space.id < 0 ? -1
+                                       : H5Dcreate2(impl_->group.getId(), c.name.c_str(), file_type, space.id,
+                                                    H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (dataset < 0) throw std::runtime_error("HDF5 error while writing dataset '" + c.name + "'");
+    created.push_back({dataset, memory_type});
+    if (write_string_attribute(dataset, "units", c.units) < 0 ||
+        (!c.description.empty() && write_string_attribute(dataset, "description", c.description) < 0)) {
+      throw std::runtime_error("HDF5 error while writing dataset '" + c.name + "'");
     }
   }
   // One buffer for every column: 8 bytes per row is the widest type.
@@ -180,7 +240,7 @@ void Group::write_table(std::size_t rows, const std::vector<StreamedColumn>& col
             fill(first, out);
             const hsize_t start[1] = {static_cast<hsize_t>(first)};
             const hsize_t block[1] = {static_cast<hsize_t>(count)};
-            const hid_t dataset = created[k].dataset.getId();
+            const hid_t dataset = created[k].dataset;
             const hid_t file_space = H5Dget_space(dataset);
             const hid_t memory_space = H5Screate_simple(1, block, nullptr);
             herr_t status = file_space < 0 || memory_space < 0 ? -1 : 0;
@@ -243,12 +303,9 @@ AppendableTable::AppendableTable(Group& group, const std::vector<ColumnSpec>& co
     impl_->datasets.push_back(dataset);
     impl_->memory_types.push_back(memory_type);
     impl_->names.push_back(c.name);
-    try {
-      H5::DataSet wrapper = group.impl_->group.openDataSet(c.name);  // its own id, closed with it
-      set_string_attribute(wrapper, "units", c.units);
-      if (!c.description.empty()) set_string_attribute(wrapper, "description", c.description);
-    } catch (const H5::Exception& e) {
-      rethrow("writing the attributes of '" + c.name + "'", e);
+    if (write_string_attribute(dataset, "units", c.units) < 0 ||
+        (!c.description.empty() && write_string_attribute(dataset, "description", c.description) < 0)) {
+      throw std::runtime_error("HDF5 error while writing the attributes of '" + c.name + "'");
     }
   }
 }
@@ -266,20 +323,18 @@ void AppendableTable::append(std::size_t rows, const std::vector<const void*>& v
   const hsize_t start[1] = {static_cast<hsize_t>(rows_)};
   const hsize_t count[1] = {static_cast<hsize_t>(rows)};
   const hsize_t extent[1] = {static_cast<hsize_t>(rows_ + rows)};
+  // No H5E_BEGIN_TRY (error printing is off for the process, File::File): it cost more than an append.
+  const IdCloser memory_space{H5Screate_simple(1, count, nullptr), H5Sclose};
   for (std::size_t k = 0; k < impl_->datasets.size(); ++k) {
     const hid_t dataset = impl_->datasets[k];
-    herr_t status = -1;
-    H5E_BEGIN_TRY {
-      status = H5Dset_extent(dataset, extent);
-      const hid_t file_space = status >= 0 ? H5Dget_space(dataset) : -1;
-      const hid_t memory_space = H5Screate_simple(1, count, nullptr);
-      if (file_space < 0 || memory_space < 0) status = -1;
-      if (status >= 0) status = H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr);
-      if (status >= 0) status = H5Dwrite(dataset, impl_->memory_types[k], memory_space, file_space, H5P_DEFAULT, values[k]);
-      if (memory_space >= 0) H5Sclose(memory_space);
-      if (file_space >= 0) H5Sclose(file_space);
+    herr_t status = memory_space.id < 0 ? -1 : H5Dset_extent(dataset, extent);
+    if (status >= 0) {
+      const IdCloser file_space{H5Dget_space(dataset), H5Sclose};
+      status = file_space.id < 0 ? -1 : H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start, nullptr, count, nullptr);
+      if (status >= 0) {
+        status = H5Dwrite(dataset, impl_->memory_types[k], memory_space.id, file_space.id, H5P_DEFAULT, values[k]);
+      }
     }
-    H5E_END_TRY;
     if (status < 0) {
       throw std::runtime_error("HDF5 error while appending rows " + std::to_string(rows_) + "-" +
                                std::to_string(rows_ + rows - 1) + " to dataset '" + impl_->names[k] + "'");

@@ -338,6 +338,22 @@ std::vector<h5::ColumnSpec> iteration_columns(bool lockstep) {
   return c;
 }
 
+// The columns of /timeseries, in file order, as write_time_series writes them (streamed: AppendableTable).
+std::vector<h5::ColumnSpec> time_series_columns() {
+  using h5::ColumnType;
+  return {
+      {"time_s", "s", "sample time", ColumnType::kFloat64},
+      {"running", "requests", "running requests, all replicas", ColumnType::kInt64},
+      {"waiting", "requests", "waiting requests, all replicas", ColumnType::kInt64},
+      {"kv_blocks_used", "blocks", "KV blocks held, all replicas", ColumnType::kInt64},
+      {"kv_utilization", "fraction", "used / total KV blocks", ColumnType::kFloat64},
+  };
+}
+
+std::vector<const void*> time_series_pointers(const TimeSeriesColumns& ts) {
+  return {ts.time_s.data(), ts.running.data(), ts.waiting.data(), ts.kv_blocks_used.data(), ts.kv_utilization.data()};
+}
+
 // `lockstep`: the table has the group_step column (decided by its first block).
 std::vector<const void*> iteration_pointers(const IterationColumns& it, bool lockstep) {
   std::vector<const void*> p{it.replica.data(),         it.step_index.data(),     it.start_s.data(),
@@ -360,6 +376,23 @@ struct ResultsFileWriter::Impl {
   std::optional<h5::Group> iterations_group;
   std::unique_ptr<h5::AppendableTable> iterations;
   bool iterations_lockstep = false;  // /iterations has the group_step column
+  std::optional<h5::Group> time_series_group;
+  std::unique_ptr<h5::AppendableTable> time_series;
+  std::size_t streamed_room = 0;  // bytes of streamed rows the last reservation still covers
+
+  // Before a streamed block of `bytes` (96 bytes a per-step row, 40 a time-series sample) is written:
+  // when the last reservation does not cover it, checks and reserves room for it and 7 more blocks
+  // (h5::File::reserve: file-size limit, free space, fallocate). So a limit or a full disk is reported
+  // before the block is written, never by SIGXFSZ in the middle of a write (which would kill the process
+  // and leave the temporary file); finish() checks the rest of the file.
+  void reserve_streamed(std::size_t bytes) {
+    if (bytes <= streamed_room) {
+      streamed_room -= bytes;
+      return;
+    }
+    file.reserve(8 * bytes);
+    streamed_room = 7 * bytes;
+  }
 };
 
 // A write error (a full disk, a file-size limit) surfaces as std::runtime_error from the HDF5 layer; the
@@ -385,9 +418,8 @@ void ResultsFileWriter::append_iterations(const IterationColumns& rows) {
   check_invariant(impl_ != nullptr, "results file still open");
   if (rows.size() == 0) return;
   try {
+    impl_->reserve_streamed(96 * rows.size());
     if (!impl_->iterations) {
-      // Room for this block and a few more; finish() checks the rest of the file.
-      impl_->file.reserve(8 * 96 * rows.size());
       impl_->iterations_group = impl_->root.create_group("iterations");
       impl_->iterations_lockstep = !rows.group_step.empty();
       impl_->iterations =
@@ -396,6 +428,22 @@ void ResultsFileWriter::append_iterations(const IterationColumns& rows) {
     check_invariant(rows.group_step.size() == (impl_->iterations_lockstep ? rows.size() : 0),
                     "every block of per-step rows has the group_step column or none does");
     impl_->iterations->append(rows.size(), iteration_pointers(rows, impl_->iterations_lockstep));
+  } catch (const std::runtime_error& e) {
+    impl_.reset();  // closes and removes the temporary file now
+    rethrow_write_error(path_, e);
+  }
+}
+
+void ResultsFileWriter::append_time_series(const TimeSeriesColumns& rows) {
+  check_invariant(impl_ != nullptr, "results file still open");
+  if (rows.size() == 0) return;
+  try {
+    impl_->reserve_streamed(40 * rows.size());
+    if (!impl_->time_series) {
+      impl_->time_series_group = impl_->root.create_group("timeseries");
+      impl_->time_series = std::make_unique<h5::AppendableTable>(*impl_->time_series_group, time_series_columns());
+    }
+    impl_->time_series->append(rows.size(), time_series_pointers(rows));
   } catch (const std::runtime_error& e) {
     impl_.reset();  // closes and removes the temporary file now
     rethrow_write_error(path_, e);
@@ -448,7 +496,13 @@ void ResultsFileWriter::finish(const ResultsContent& content) {
     } else if (content.per_iteration) {
       write_iterations(root.create_group("iterations"), recorder.iterations());
     }
-    if (content.time_series) write_time_series(root.create_group("timeseries"), content.recorder->time_series());
+    if (impl_->time_series) {
+      // Streamed during the run: the samples not yet handed over (none after MetricsRecorder::finish).
+      const TimeSeriesColumns& rest = recorder.time_series();
+      if (rest.size() > 0) impl_->time_series->append(rest.size(), time_series_pointers(rest));
+    } else if (content.time_series) {
+      write_time_series(root.create_group("timeseries"), recorder.time_series());
+    }
     if (content.per_iteration && content.recorder->lockstep()) {
       write_group_steps(root.create_group("group_steps"), content.recorder->group_steps());
       write_expert_load(root.create_group("expert_load"), content.recorder->expert_load());
@@ -464,6 +518,8 @@ void ResultsFileWriter::finish(const ResultsContent& content) {
     operators.write("time_s", std::span<const double>(seconds), "s", "time per operator summed over recorded steps");
     impl_->iterations.reset();
     impl_->iterations_group.reset();
+    impl_->time_series.reset();
+    impl_->time_series_group.reset();
     impl_->file.close();
   } catch (const std::runtime_error& e) {
     impl_.reset();

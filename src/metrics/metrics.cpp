@@ -116,17 +116,38 @@ MetricsRecorder::MetricsRecorder(const RecorderOptions& options)
     // Streamed: one block of rows is all the table ever holds, so reserve it now and on_step never
     // reallocates (nor holds a block twice while copying it).
     check_invariant(options.iteration_block_rows > 0, "iteration block rows > 0");
+    // The columns are sized to the block once and filled by index (record_streamed_row): one bounds check
+    // per row instead of one per column (issue 13: the 14 push_backs were the largest part of writing a
+    // per-step row). iterations() is whole again after finish().
     const std::size_t n = options.iteration_block_rows;
     IterationColumns& it = iterations_;
-    for (auto* column : {&it.replica, &it.num_prefill_seqs, &it.num_decode_seqs, &it.preempted}) column->reserve(n);
+    for (auto* column : {&it.replica, &it.num_prefill_seqs, &it.num_decode_seqs, &it.preempted}) column->resize(n);
     for (auto* column : {&it.step_index, &it.prefill_tokens, &it.decode_context_tokens, &it.kv_blocks_used,
                          &it.kv_blocks_total, &it.waiting, &it.running}) {
-      column->reserve(n);
+      column->resize(n);
     }
-    it.start_s.reserve(n);
-    it.duration_s.reserve(n);
-    if (options.expert_parallel_gpus > 0) it.group_step.reserve(n);
+    it.start_s.resize(n);
+    it.duration_s.resize(n);
+    if (options.expert_parallel_gpus > 0) it.group_step.resize(n);
   }
+  if (options.time_series && options.time_series_sink) {
+    check_invariant(options.time_series_block_rows > 0, "time series block rows > 0");
+    const std::size_t n = options.time_series_block_rows;
+    TimeSeriesColumns& ts = time_series_;
+    ts.time_s.reserve(n);
+    ts.running.reserve(n);
+    ts.waiting.reserve(n);
+    ts.kv_blocks_used.reserve(n);
+    ts.kv_utilization.reserve(n);
+  }
+}
+
+void TimeSeriesColumns::clear() {
+  time_s.clear();
+  running.clear();
+  waiting.clear();
+  kv_blocks_used.clear();
+  kv_utilization.clear();
 }
 
 void IterationColumns::clear() {
@@ -148,7 +169,68 @@ void MetricsRecorder::emit_time_series_until(SimTimeNs t) {
     time_series_.kv_utilization.push_back(
         total_blocks_ > 0 ? static_cast<double>(total_used_) / static_cast<double>(total_blocks_) : 0.0);
     next_sample_ns_ += options_.time_series_interval_ns;
+    if (options_.time_series_sink && time_series_.size() >= options_.time_series_block_rows) {
+      // The block goes to the file; the columns keep their capacity, so later blocks allocate nothing.
+      options_.time_series_sink(time_series_);
+      time_series_rows_streamed_ += static_cast<std::int64_t>(time_series_.size());
+      time_series_.clear();
+    }
   }
+}
+
+void MetricsRecorder::record_row(const StepRecord& record, double duration_s) {
+  const StepPlan& plan = *record.plan;
+  const StepShape& shape = plan.shape;
+  iterations_.replica.push_back(record.replica);
+  iterations_.step_index.push_back(record.step_index);
+  iterations_.start_s.push_back(ns_to_seconds(record.start_ns));
+  iterations_.duration_s.push_back(duration_s);
+  iterations_.num_prefill_seqs.push_back(shape.num_prefill_seqs);
+  iterations_.prefill_tokens.push_back(shape.prefill_tokens);
+  iterations_.num_decode_seqs.push_back(shape.num_decode_seqs);
+  iterations_.decode_context_tokens.push_back(shape.decode_context_tokens);
+  iterations_.kv_blocks_used.push_back(record.used_blocks);
+  iterations_.kv_blocks_total.push_back(record.total_blocks);
+  iterations_.waiting.push_back(record.waiting);
+  iterations_.running.push_back(record.running);
+  iterations_.preempted.push_back(plan.preempted);
+  if (lockstep()) iterations_.group_step.push_back(record.group_step);
+}
+
+// Streamed runs: the row goes to index streamed_fill_ of the block-sized columns; a full block goes to
+// the sink and the block is refilled from the start (nothing allocated after the constructor).
+void MetricsRecorder::record_streamed_row(const StepRecord& record, double duration_s) {
+  const StepPlan& plan = *record.plan;
+  const StepShape& shape = plan.shape;
+  IterationColumns& it = iterations_;
+  const std::size_t n = streamed_fill_;
+  it.replica[n] = record.replica;
+  it.step_index[n] = record.step_index;
+  it.start_s[n] = ns_to_seconds(record.start_ns);
+  it.duration_s[n] = duration_s;
+  it.num_prefill_seqs[n] = shape.num_prefill_seqs;
+  it.prefill_tokens[n] = shape.prefill_tokens;
+  it.num_decode_seqs[n] = shape.num_decode_seqs;
+  it.decode_context_tokens[n] = shape.decode_context_tokens;
+  it.kv_blocks_used[n] = record.used_blocks;
+  it.kv_blocks_total[n] = record.total_blocks;
+  it.waiting[n] = record.waiting;
+  it.running[n] = record.running;
+  it.preempted[n] = plan.preempted;
+  if (lockstep()) it.group_step[n] = record.group_step;
+  streamed_fill_ = n + 1;
+  if (streamed_fill_ == options_.iteration_block_rows) {
+    // The block goes to the file; the columns keep their size, so later blocks allocate nothing.
+    options_.iteration_sink(it);
+    iteration_rows_streamed_ += static_cast<std::int64_t>(streamed_fill_);
+    streamed_fill_ = 0;
+  }
+}
+
+void MetricsRecorder::add_pending_breakdown() {
+  if (!breakdown_pending_) return;
+  for (std::size_t i = 0; i < kOperatorCount; ++i) operator_time_s_[i] += scratch_breakdown_[i];
+  breakdown_pending_ = false;
 }
 
 void MetricsRecorder::on_step(const StepRecord& record) {
@@ -163,30 +245,20 @@ void MetricsRecorder::record_tables(const StepRecord& record) {
   const StepPlan& plan = *record.plan;
   const StepShape& shape = plan.shape;
   const double duration_s = ns_to_seconds(record.duration_ns);
-  if (options_.per_iteration && sums_.steps % options_.iteration_sample_every == 0) {
-    iterations_.replica.push_back(record.replica);
-    iterations_.step_index.push_back(record.step_index);
-    iterations_.start_s.push_back(ns_to_seconds(record.start_ns));
-    iterations_.duration_s.push_back(duration_s);
-    iterations_.num_prefill_seqs.push_back(shape.num_prefill_seqs);
-    iterations_.prefill_tokens.push_back(shape.prefill_tokens);
-    iterations_.num_decode_seqs.push_back(shape.num_decode_seqs);
-    iterations_.decode_context_tokens.push_back(shape.decode_context_tokens);
-    iterations_.kv_blocks_used.push_back(record.used_blocks);
-    iterations_.kv_blocks_total.push_back(record.total_blocks);
-    iterations_.waiting.push_back(record.waiting);
-    iterations_.running.push_back(record.running);
-    iterations_.preempted.push_back(plan.preempted);
-    if (lockstep()) iterations_.group_step.push_back(record.group_step);
-    if (options_.latency != nullptr) {
-      options_.latency->step_breakdown(shape, scratch_breakdown_);
-      for (std::size_t i = 0; i < kOperatorCount; ++i) operator_time_s_[i] += scratch_breakdown_[i];
+  if (options_.per_iteration &&
+      (options_.iteration_sample_every == 1 || sums_.steps % options_.iteration_sample_every == 0)) {
+    if (options_.iteration_sink) {
+      record_streamed_row(record, duration_s);
+    } else {
+      record_row(record, duration_s);
     }
-    if (options_.iteration_sink && iterations_.size() >= options_.iteration_block_rows) {
-      // The block goes to the file; the columns keep their capacity, so later blocks allocate nothing.
-      options_.iteration_sink(iterations_);
-      iteration_rows_streamed_ += static_cast<std::int64_t>(iterations_.size());
-      iterations_.clear();
+    if (options_.latency != nullptr) {
+      // This step's breakdown is added at the next recorded step (or on_group_step / finish): read right
+      // after step_breakdown wrote it, the values waited for its (wide) stores to complete, which cost
+      // more than the rest of the per-step row (issue 13). Same additions in the same order.
+      add_pending_breakdown();
+      options_.latency->step_breakdown(shape, scratch_breakdown_);
+      breakdown_pending_ = true;
     }
   }
 
@@ -220,6 +292,7 @@ void MetricsRecorder::on_group_step(const GroupStepRecord& record) {
   const double mean = load.gpu_tokens.empty() ? 0.0 : static_cast<double>(routed) / static_cast<double>(load.gpu_tokens.size());
   const double imbalance = mean > 0 ? static_cast<double>(most) / mean : 1.0;
   load_imbalance_sum_ += imbalance;
+  add_pending_breakdown();  // keeps the order of the additions to operator_time_s_
   if (options_.per_iteration && (group_step_count_ - 1) % options_.iteration_sample_every == 0) {
     GroupStepColumns& g = group_steps_;
     g.group_step.push_back(record.group_step);
@@ -248,7 +321,28 @@ void MetricsRecorder::on_group_step(const GroupStepRecord& record) {
 }
 
 void MetricsRecorder::finish(SimTimeNs end_ns) {
+  add_pending_breakdown();
   if (options_.time_series) emit_time_series_until(end_ns + 1);
+  if (time_series_rows_streamed_ > 0 && time_series_.size() > 0) {
+    options_.time_series_sink(time_series_);
+    time_series_rows_streamed_ += static_cast<std::int64_t>(time_series_.size());
+    time_series_.clear();
+  }
+  if (options_.per_iteration && options_.iteration_sink && !streamed_finished_) {
+    // The block-sized columns shrink to the rows of the last, partial block (capacity kept).
+    streamed_finished_ = true;
+    IterationColumns& it = iterations_;
+    const std::size_t n = streamed_fill_;
+    for (auto* column : {&it.replica, &it.num_prefill_seqs, &it.num_decode_seqs, &it.preempted}) column->resize(n);
+    for (auto* column : {&it.step_index, &it.prefill_tokens, &it.decode_context_tokens, &it.kv_blocks_used,
+                         &it.kv_blocks_total, &it.waiting, &it.running}) {
+      column->resize(n);
+    }
+    it.start_s.resize(n);
+    it.duration_s.resize(n);
+    if (lockstep()) it.group_step.resize(n);
+    streamed_fill_ = 0;
+  }
   if (iteration_rows_streamed_ > 0 && iterations_.size() > 0) {
     options_.iteration_sink(iterations_);
     iteration_rows_streamed_ += static_cast<std::int64_t>(iterations_.size());

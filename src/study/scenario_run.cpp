@@ -57,6 +57,7 @@ ScenarioRunResult simulate(const Scenario& scenario, const Workload& workload, c
   if (options.keep_tables) {
     recorder_options.latency = latency.get();
     recorder_options.iteration_sink = options.iteration_sink;
+    recorder_options.time_series_sink = options.time_series_sink;
   }
   auto recorder = std::make_unique<MetricsRecorder>(recorder_options);
   Simulation simulation(setup);

@@ -285,6 +285,31 @@ workload:
   EXPECT_EQ(dir.listing(), (std::set<std::string>{"scenario.yaml"})) << "a half-written file was left";
 }
 
+// The per-step rows are streamed into the file during the run (issue 13) in blocks of 4,096 rows. A
+// file-size limit that the first blocks fit under but the run's rows do not must be reported before the
+// block that would cross it is written: SIGXFSZ is NOT ignored here, and a write past the limit would kill
+// the process and leave the temporary file (as it did when only the first block was checked). The run
+// (~57,000 steps, 5.4 MB of rows) crosses the limit (4.8 MB) in its ninth block.
+TEST(CliWriteError, AFileSizeLimitCrossedByTheStreamedRowsIsReportedBeforeTheWrite) {
+  TempDir dir;
+  dir.write("scenario.yaml", R"(name: small
+cluster: {gpu: A100-SXM-80GB, nodes: 1, gpus_per_node: 1, cost_per_gpu_hour_usd: 5.0}
+model: {preset: llama-2-7b}
+workload:
+  prompt_tokens: {distribution: uniform, low: 16, high: 512}
+  output_tokens: {distribution: uniform, low: 4, high: 256}
+  arrivals: {process: poisson, rate_per_s: 20.0}
+  num_requests: 60000
+  seed: 5
+)");
+  const CommandResult r = run_shell(dir, "ulimit -f 9400; exec \"$MOESIM\" run scenario.yaml -o out.h5");
+  EXPECT_EQ(r.term_signal, 0) << "killed (SIGXFSZ?)";
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("file-size limit"));
+  EXPECT_THAT(r.err, HasSubstr("nothing was written"));
+  EXPECT_EQ(dir.listing(), (std::set<std::string>{"scenario.yaml"})) << "a half-written file was left";
+}
+
 TEST(CliWriteError, FullDiskWhileWritingALawFileLeavesNoFile) {
   TempDir dir;
   // The law file is a few kilobytes; a 1-block (512-byte) limit makes its write fail while stderr (a file

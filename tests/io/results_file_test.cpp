@@ -93,7 +93,9 @@ struct SimulatedRun {
   std::unique_ptr<MetricsRecorder> recorder;
   RunSummary summary;
 
-  // `writer`: stream the per-step rows into it in blocks of `block_rows` (RecorderOptions::iteration_sink).
+  // `writer`: stream the per-step rows into it in blocks of `block_rows` and the time-series samples in
+  // blocks of `block_rows + 2` (RecorderOptions::iteration_sink, time_series_sink; another size, so that
+  // the last block of each is partial in the test below).
   explicit SimulatedRun(std::int64_t stop_after_steps = 0, ResultsFileWriter* writer = nullptr,
                         std::size_t block_rows = 0) {
     SimulationSetup setup;
@@ -113,6 +115,8 @@ struct SimulatedRun {
     if (writer != nullptr) {
       options.iteration_sink = [writer](const IterationColumns& rows) { writer->append_iterations(rows); };
       options.iteration_block_rows = block_rows;
+      options.time_series_sink = [writer](const TimeSeriesColumns& rows) { writer->append_time_series(rows); };
+      options.time_series_block_rows = block_rows + 2;
     }
     recorder = std::make_unique<MetricsRecorder>(options);
     std::atomic<bool> stop{false};
@@ -361,6 +365,10 @@ TEST_F(ResultsFile, AStreamedPerStepTableHoldsExactlyTheRowsOfOneKeptInMemory) {
     EXPECT_EQ(streamed.recorder->iterations().size(), 0U) << "rows left in memory";
     EXPECT_EQ(streamed.recorder->iteration_rows_streamed(), streamed.outcome.steps);
     ASSERT_NE(streamed.outcome.steps % 7, 0) << "the test wants a partial last block";
+    EXPECT_EQ(streamed.recorder->time_series().size(), 0U) << "samples left in memory";
+    EXPECT_EQ(static_cast<std::size_t>(streamed.recorder->time_series_rows_streamed()), kept.recorder->time_series().size());
+    ASSERT_GT(kept.recorder->time_series().size(), 9U) << "the test wants more than one block of samples";
+    ASSERT_NE(kept.recorder->time_series().size() % 9, 0U) << "the test wants a partial last block";
     EXPECT_TRUE(fs::exists(dir_ / ("results.h5.tmp-" + std::to_string(::getpid())))) << "written while running";
     EXPECT_FALSE(fs::exists(path_)) << "visible before finish()";
     writer.finish(streamed.content());
@@ -381,6 +389,23 @@ TEST_F(ResultsFile, AStreamedPerStepTableHoldsExactlyTheRowsOfOneKeptInMemory) {
     EXPECT_EQ(y.getCreatePlist().getLayout(), H5D_CHUNKED) << column;
   }
   EXPECT_EQ(length_of(b.openDataSet("/iterations/step_index")), static_cast<std::size_t>(kept.outcome.steps));
+  // The time series too (streamed since issue 13's second round), and the operator times summed from the
+  // recorded steps are the same to the last bit.
+  const std::vector<std::string> samples = datasets_in(a, "/timeseries");
+  ASSERT_EQ(samples.size(), 5U);
+  EXPECT_EQ(datasets_in(b, "/timeseries"), samples);
+  for (const std::string& column : samples) {
+    const H5::DataSet x = a.openDataSet(column);
+    const H5::DataSet y = b.openDataSet(column);
+    EXPECT_EQ(x.getDataType(), y.getDataType()) << column;
+    EXPECT_EQ(read_string_attribute(x, "units"), read_string_attribute(y, "units")) << column;
+    EXPECT_EQ(read_string_attribute(x, "description"), read_string_attribute(y, "description")) << column;
+    EXPECT_EQ(read_column<double>(x, H5::PredType::NATIVE_DOUBLE), read_column<double>(y, H5::PredType::NATIVE_DOUBLE))
+        << column;
+    EXPECT_EQ(y.getCreatePlist().getLayout(), H5D_CHUNKED) << column;
+  }
+  EXPECT_EQ(read_column<double>(a.openDataSet("/operators/time_s"), H5::PredType::NATIVE_DOUBLE),
+            read_column<double>(b.openDataSet("/operators/time_s"), H5::PredType::NATIVE_DOUBLE));
   EXPECT_EQ(read_column<double>(a.openDataSet("/requests/e2e_s"), H5::PredType::NATIVE_DOUBLE).size(),
             read_column<double>(b.openDataSet("/requests/e2e_s"), H5::PredType::NATIVE_DOUBLE).size());
 }

@@ -106,6 +106,87 @@ TEST(MetricsRecorder, SamplesEveryNthStepButKeepsTheSummaryExact) {
   EXPECT_EQ(recorder.batch_size_histogram()[2], 10);
 }
 
+// Streaming (issue 13): with sinks, the per-step rows (filled by index into block-sized columns) and the
+// time-series samples reach the sinks in blocks, the last one partial at finish(), and concatenated they
+// are exactly what a recorder without sinks keeps; nothing is left in memory afterwards.
+TEST(MetricsRecorder, StreamedRowsAndSamplesConcatenateToTheRowsAndSamplesKeptInMemory) {
+  auto options_for = [](bool streamed, std::vector<IterationColumns>& blocks, std::vector<TimeSeriesColumns>& series) {
+    RecorderOptions options;
+    options.max_batch_size = 8;
+    options.blocks_per_replica = 100;
+    options.time_series_interval_ns = kNsPerMs / 2;  // 2 samples per step of 1 ms
+    if (streamed) {
+      options.iteration_block_rows = 4;
+      options.iteration_sink = [&blocks](const IterationColumns& rows) { blocks.push_back(rows); };
+      options.time_series_block_rows = 5;
+      options.time_series_sink = [&series](const TimeSeriesColumns& rows) { series.push_back(rows); };
+    }
+    return options;
+  };
+  std::vector<IterationColumns> blocks;
+  std::vector<TimeSeriesColumns> series;
+  std::vector<IterationColumns> unused_blocks;
+  std::vector<TimeSeriesColumns> unused_series;
+  MetricsRecorder streamed(options_for(true, blocks, series));
+  MetricsRecorder kept(options_for(false, unused_blocks, unused_series));
+  constexpr int kSteps = 11;  // 2 full blocks of 4 rows + 3; 22 samples = 4 blocks of 5 + 2 (+1 at the end)
+  std::vector<StepPlan> plans;
+  for (int i = 0; i < kSteps; ++i) plans.push_back(make_plan(i % 3 == 0 ? 1 : 0, i % 3 == 0 ? 100 + i : 0, 1 + i % 4));
+  for (int i = 0; i < kSteps; ++i) {
+    StepRecord r;
+    r.plan = &plans[static_cast<std::size_t>(i)];
+    r.step_index = i;
+    r.start_ns = i * kNsPerMs;
+    r.duration_ns = kNsPerMs;
+    r.used_blocks = 3 * i;
+    r.total_blocks = 100;
+    r.running = 1 + i % 4;
+    r.waiting = i % 2;
+    streamed.on_step(r);
+    kept.on_step(r);
+  }
+  streamed.finish(kSteps * kNsPerMs);
+  kept.finish(kSteps * kNsPerMs);
+  EXPECT_EQ(streamed.iterations().size(), 0U);
+  EXPECT_EQ(streamed.time_series().size(), 0U);
+  EXPECT_EQ(streamed.iteration_rows_streamed(), kSteps);
+  EXPECT_EQ(static_cast<std::size_t>(streamed.time_series_rows_streamed()), kept.time_series().size());
+  ASSERT_EQ(blocks.size(), 3U);
+  EXPECT_EQ(blocks.back().size(), 3U);
+  IterationColumns rows;
+  for (const IterationColumns& b : blocks) {
+    EXPECT_EQ(b.step_index.size(), b.size());
+    EXPECT_EQ(b.preempted.size(), b.size());
+    rows.step_index.insert(rows.step_index.end(), b.step_index.begin(), b.step_index.end());
+    rows.start_s.insert(rows.start_s.end(), b.start_s.begin(), b.start_s.end());
+    rows.prefill_tokens.insert(rows.prefill_tokens.end(), b.prefill_tokens.begin(), b.prefill_tokens.end());
+    rows.num_decode_seqs.insert(rows.num_decode_seqs.end(), b.num_decode_seqs.begin(), b.num_decode_seqs.end());
+    rows.kv_blocks_used.insert(rows.kv_blocks_used.end(), b.kv_blocks_used.begin(), b.kv_blocks_used.end());
+    rows.waiting.insert(rows.waiting.end(), b.waiting.begin(), b.waiting.end());
+  }
+  const IterationColumns& all = kept.iterations();
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kSteps));
+  EXPECT_EQ(rows.step_index, all.step_index);
+  EXPECT_EQ(rows.start_s, all.start_s);
+  EXPECT_EQ(rows.prefill_tokens, all.prefill_tokens);
+  EXPECT_EQ(rows.num_decode_seqs, all.num_decode_seqs);
+  EXPECT_EQ(rows.kv_blocks_used, all.kv_blocks_used);
+  EXPECT_EQ(rows.waiting, all.waiting);
+  ASSERT_GE(series.size(), 4U);
+  TimeSeriesColumns samples;
+  for (const TimeSeriesColumns& b : series) {
+    EXPECT_LE(b.size(), 5U);
+    samples.time_s.insert(samples.time_s.end(), b.time_s.begin(), b.time_s.end());
+    samples.kv_blocks_used.insert(samples.kv_blocks_used.end(), b.kv_blocks_used.begin(), b.kv_blocks_used.end());
+    samples.kv_utilization.insert(samples.kv_utilization.end(), b.kv_utilization.begin(), b.kv_utilization.end());
+    samples.running.insert(samples.running.end(), b.running.begin(), b.running.end());
+  }
+  EXPECT_EQ(samples.time_s, kept.time_series().time_s);
+  EXPECT_EQ(samples.kv_blocks_used, kept.time_series().kv_blocks_used);
+  EXPECT_EQ(samples.kv_utilization, kept.time_series().kv_utilization);
+  EXPECT_EQ(samples.running, kept.time_series().running);
+}
+
 TEST(Summarize, DefinesLatenciesThroughputAndCostFromRequestTimes) {
   SimulationOutcome outcome;
   RequestState a;

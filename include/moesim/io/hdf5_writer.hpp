@@ -78,7 +78,7 @@ class Group {
 // length is known, Group::write / write_table keep the contiguous layout.
 class AppendableTable {
  public:
-  AppendableTable(Group& group, const std::vector<ColumnSpec>& columns, std::size_t chunk_rows = 8192);
+  AppendableTable(Group& group, const std::vector<ColumnSpec>& columns, std::size_t chunk_rows = 4096);
   ~AppendableTable();
   AppendableTable(const AppendableTable&) = delete;
   AppendableTable& operator=(const AppendableTable&) = delete;

@@ -89,8 +89,10 @@ class ResultsFileWriter {
   ResultsFileWriter& operator=(const ResultsFileWriter&) = delete;
   // Appends a block of per-step rows to /iterations (a chunked table created by the first block).
   void append_iterations(const IterationColumns& rows);
-  // Writes everything else (and the rows of content.recorder->iterations() not appended yet), closes the
-  // file and renames it onto the path. Call once.
+  // Appends a block of time-series samples to /timeseries (RecorderOptions::time_series_sink).
+  void append_time_series(const TimeSeriesColumns& rows);
+  // Writes everything else (and the rows of content.recorder->iterations() and time_series() not appended
+  // yet), closes the file and renames it onto the path. Call once.
   void finish(const ResultsContent& content);
 
  private:

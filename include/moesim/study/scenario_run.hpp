@@ -46,6 +46,8 @@ struct ScenarioRunOptions {
   // With keep_tables: the per-step rows are streamed here in blocks (RecorderOptions::iteration_sink;
   // ResultsFileWriter::append_iterations) instead of all being kept in memory.
   std::function<void(const IterationColumns&)> iteration_sink;
+  // The same for the time-series samples (RecorderOptions::time_series_sink; append_time_series).
+  std::function<void(const TimeSeriesColumns&)> time_series_sink;
 };
 
 // Simulates `scenario` on an already built workload (the caller builds it once and reuses it; the
