@@ -128,11 +128,12 @@ struct ArRow {
   GroupLink link;
 };
 
-std::vector<ArRow> all_reduce_rows(const CalibrationOptions& o, const GpuSpec& gpu, const std::string& file,
-                                   const std::string& topology_name) {
+// Vidur network rows with the link their group runs over (one topology search per group shape).
+std::vector<ArRow> with_links(const std::vector<VidurAllReduceRow>& rows, const GpuSpec& gpu,
+                              const std::string& topology_name) {
   std::vector<ArRow> out;
   std::map<std::pair<int, int>, GroupLink> cache;
-  for (const auto& r : read_vidur_all_reduce_csv(o.data_dir / file)) {
+  for (const auto& r : rows) {
     const auto key = std::make_pair(r.num_workers, r.devices_per_node);
     if (cache.find(key) == cache.end()) cache[key] = link_for(r, gpu, topology_name);
     out.push_back({r, cache[key]});
@@ -140,17 +141,15 @@ std::vector<ArRow> all_reduce_rows(const CalibrationOptions& o, const GpuSpec& g
   return out;
 }
 
-// Vidur's send_recv.csv rows (2 GPUs) with the link between them, as all_reduce_rows.
+std::vector<ArRow> all_reduce_rows(const CalibrationOptions& o, const GpuSpec& gpu, const std::string& file,
+                                   const std::string& topology_name) {
+  return with_links(read_vidur_all_reduce_csv(o.data_dir / file), gpu, topology_name);
+}
+
+// Vidur's send_recv.csv rows (2 GPUs) with the link between them.
 std::vector<ArRow> send_rows(const CalibrationOptions& o, const GpuSpec& gpu, const std::string& file,
                              const std::string& topology_name) {
-  std::vector<ArRow> out;
-  std::map<std::pair<int, int>, GroupLink> cache;
-  for (const auto& r : read_vidur_send_recv_csv(o.data_dir / file)) {
-    const auto key = std::make_pair(r.num_workers, r.devices_per_node);
-    if (cache.find(key) == cache.end()) cache[key] = link_for(r, gpu, topology_name);
-    out.push_back({r, cache[key]});
-  }
-  return out;
+  return with_links(read_vidur_send_recv_csv(o.data_dir / file), gpu, topology_name);
 }
 
 double predict_send(const ArRow& r, const CollectiveEfficiency& c) {

@@ -263,10 +263,7 @@ double RooflineLatencyModel::lm_head_s(double seqs) const {
   return t;
 }
 
-void RooflineLatencyModel::direct_breakdown(const StepShape& shape, OperatorBreakdown& out) const {
-  out.fill(0.0);
-  token_terms(static_cast<double>(shape.total_tokens()), out);
-  out[idx(Operator::kLmHead)] = lm_head_s(static_cast<double>(shape.num_seqs()));
+void RooflineLatencyModel::attention_breakdown(const StepShape& shape, OperatorBreakdown& out) const {
   if (kernel_attention_) {
     // A V1 mixed launch: the prefill chunks' own launch is reported as attention_prefill, what the
     // decodes add to it as attention_decode.
@@ -282,6 +279,13 @@ void RooflineLatencyModel::direct_breakdown(const StepShape& shape, OperatorBrea
             ? attention_launch_s_ + static_cast<double>(shape.decode_context_tokens) * decode_s_per_context_token_
             : 0.0;
   }
+}
+
+void RooflineLatencyModel::direct_breakdown(const StepShape& shape, OperatorBreakdown& out) const {
+  out.fill(0.0);
+  token_terms(static_cast<double>(shape.total_tokens()), out);
+  out[idx(Operator::kLmHead)] = lm_head_s(static_cast<double>(shape.num_seqs()));
+  attention_breakdown(shape, out);
   out[idx(Operator::kEngineOverhead)] =
       shape.num_seqs() > 0 ? profile_.engine.fixed_s + profile_.engine.per_seq_s * shape.num_seqs() : 0.0;
 }
@@ -294,21 +298,7 @@ void RooflineLatencyModel::step_breakdown(const StepShape& shape, OperatorBreakd
   const double* row = token_table_.data() + static_cast<std::size_t>(tokens) * kOperatorCount;
   std::copy(row, row + kOperatorCount, out.begin());
   out[idx(Operator::kLmHead)] = token_table_[static_cast<std::size_t>(seqs) * kOperatorCount + idx(Operator::kLmHead)];
-  if (kernel_attention_) {
-    // A V1 mixed launch: the prefill chunks' own launch is reported as attention_prefill, what the
-    // decodes add to it as attention_decode.
-    double prefill = 0;
-    const double total = kernel_attention_s(shape, &prefill);
-    out[idx(Operator::kAttentionPrefill)] = prefill;
-    out[idx(Operator::kAttentionDecode)] = total - prefill;
-  } else {
-    out[idx(Operator::kAttentionPrefill)] =
-        shape.prefill_tokens > 0 ? attention_launch_s_ + shape.prefill_attention_pairs * prefill_s_per_pair_ : 0.0;
-    out[idx(Operator::kAttentionDecode)] =
-        shape.num_decode_seqs > 0
-            ? attention_launch_s_ + static_cast<double>(shape.decode_context_tokens) * decode_s_per_context_token_
-            : 0.0;
-  }
+  attention_breakdown(shape, out);
   out[idx(Operator::kEngineOverhead)] =
       seqs > 0 ? profile_.engine.fixed_s + profile_.engine.per_seq_s * static_cast<double>(seqs) : 0.0;
 }

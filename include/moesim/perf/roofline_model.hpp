@@ -41,6 +41,7 @@ class RooflineLatencyModel : public StepLatencyModel {
 
  private:
   void token_terms(double tokens, OperatorBreakdown& out) const;  // depend on total tokens only
+  void attention_breakdown(const StepShape& shape, OperatorBreakdown& out) const;  // the two attention entries
   [[nodiscard]] double lm_head_s(double seqs) const;
   void rebuild_totals();
   // Attention of one step with the measured-kernel model (profile attention.kernels), all layers: the
