@@ -132,9 +132,11 @@ GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& fi
   p.gpu = root["gpu"].as<std::string>();
   if (root["gemm"]) {
     const YAML::Node n = root["gemm"];
-    r.check_keys(n, "gemm", {"compute_efficiency_max", "compute_half_tokens", "memory_efficiency", "launch_overhead_us"});
+    r.check_keys(n, "gemm", {"compute_efficiency_max", "compute_half_tokens", "compute_half_weight_elements",
+                             "memory_efficiency", "launch_overhead_us"});
     r.number(n, "gemm", "compute_efficiency_max", p.gemm.compute_efficiency_max, 1, 0, 1);
     r.number(n, "gemm", "compute_half_tokens", p.gemm.compute_half_tokens, 1, -1e-12, 1e6);
+    r.number(n, "gemm", "compute_half_weight_elements", p.gemm.compute_half_weight_elements, 1, -1e-12, 1e12);
     r.number(n, "gemm", "memory_efficiency", p.gemm.memory_efficiency, 1, 0, 1);
     r.number(n, "gemm", "launch_overhead_us", p.gemm.launch_overhead_s, 1e-6, -1e-12, 1e6);
   }
@@ -142,9 +144,11 @@ GpuProfile parse_gpu_profile_yaml(const std::string& text, const std::string& fi
     // Keys the section leaves out keep the `gemm` value (so `moe: {memory_efficiency: 0.7}` changes one).
     const YAML::Node n = root["moe"];
     GemmEfficiency moe = p.gemm;
-    r.check_keys(n, "moe", {"compute_efficiency_max", "compute_half_tokens", "memory_efficiency", "launch_overhead_us"});
+    r.check_keys(n, "moe", {"compute_efficiency_max", "compute_half_tokens", "compute_half_weight_elements",
+                             "memory_efficiency", "launch_overhead_us"});
     r.number(n, "moe", "compute_efficiency_max", moe.compute_efficiency_max, 1, 0, 1);
     r.number(n, "moe", "compute_half_tokens", moe.compute_half_tokens, 1, -1e-12, 1e6);
+    r.number(n, "moe", "compute_half_weight_elements", moe.compute_half_weight_elements, 1, -1e-12, 1e12);
     r.number(n, "moe", "memory_efficiency", moe.memory_efficiency, 1, 0, 1);
     r.number(n, "moe", "launch_overhead_us", moe.launch_overhead_s, 1e-6, -1e-12, 1e6);
     p.moe = moe;
@@ -257,6 +261,9 @@ std::string to_yaml(const GpuProfile& p) {
   out << YAML::Key << "gemm" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "compute_efficiency_max" << YAML::Value << p.gemm.compute_efficiency_max;
   out << YAML::Key << "compute_half_tokens" << YAML::Value << p.gemm.compute_half_tokens;
+  if (p.gemm.compute_half_weight_elements > 0) {
+    out << YAML::Key << "compute_half_weight_elements" << YAML::Value << p.gemm.compute_half_weight_elements;
+  }
   out << YAML::Key << "memory_efficiency" << YAML::Value << p.gemm.memory_efficiency;
   out << YAML::Key << "launch_overhead_us" << YAML::Value << p.gemm.launch_overhead_s * 1e6;
   out << YAML::EndMap;
@@ -264,6 +271,8 @@ std::string to_yaml(const GpuProfile& p) {
     out << YAML::Key << "moe" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "compute_efficiency_max" << YAML::Value << p.moe->compute_efficiency_max;
     out << YAML::Key << "compute_half_tokens" << YAML::Value << p.moe->compute_half_tokens;
+    // Always written: a `moe` section without it would inherit the `gemm` value.
+    out << YAML::Key << "compute_half_weight_elements" << YAML::Value << p.moe->compute_half_weight_elements;
     out << YAML::Key << "memory_efficiency" << YAML::Value << p.moe->memory_efficiency;
     out << YAML::Key << "launch_overhead_us" << YAML::Value << p.moe->launch_overhead_s * 1e6;
     out << YAML::EndMap;

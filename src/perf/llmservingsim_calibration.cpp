@@ -224,6 +224,13 @@ GemmEfficiency gemm_from(const double* p) {
   e.launch_overhead_s = p[3] * 1e-6;  // fitted in us so that every parameter is O(1..100)
   return e;
 }
+// The dense GEMM fit has a fifth parameter, the weight factor's half point in millions of elements (the
+// MoE fit has one expert shape only, which cannot identify it: it keeps no weight factor).
+GemmEfficiency gemm_with_weight_from(const double* p) {
+  GemmEfficiency e = gemm_from(p);
+  e.compute_half_weight_elements = p[4] * 1e6;
+  return e;
+}
 const std::vector<double> kGemmLower = {0.05, 0.0, 0.05, 0.0};
 const std::vector<double> kGemmUpper = {1.0, 4096.0, 1.0, 200.0};
 
@@ -336,13 +343,19 @@ CalibrationResult calibrate_from_llmservingsim(const GpuSpec& gpu, const GpuProf
       f.measured.push_back(r.measured_s);
     }
     f.predict = [&](const double* x, std::vector<double>& out) {
-      const GemmEfficiency e = gemm_from(x);
+      const GemmEfficiency e = gemm_with_weight_from(x);
       for (std::size_t i = 0; i < rows.size(); ++i) out[i] = gemm_time_s(rows[i]->x, ks[i], ns[i], kBf16Bytes, gpu, e);
     };
+    // Starts the weight factor's half point at 10 M elements (the scale of the tables' weights: 8-117 M).
     std::vector<double> x = {p.gemm.compute_efficiency_max, p.gemm.compute_half_tokens, p.gemm.memory_efficiency,
-                             p.gemm.launch_overhead_s * 1e6};
-    fit(std::move(f), x, kGemmLower, kGemmUpper);
-    p.gemm = gemm_from(x.data());
+                             p.gemm.launch_overhead_s * 1e6, 10.0};
+    std::vector<double> lower = kGemmLower, upper = kGemmUpper;
+    lower.push_back(0.0);
+    upper.push_back(1e4);
+    if (!rows.empty()) {  // no GEMM row: the start profile's gemm stays as it is
+      fit(std::move(f), x, lower, upper);
+      p.gemm = gemm_with_weight_from(x.data());
+    }
   }
   // 2. Elementwise kernels.
   {

@@ -10,7 +10,11 @@ double gemm_time_s(double m, double k, double n, double elem_bytes, const GpuSpe
   if (m <= 0) return 0.0;
   const double flops = 2.0 * m * k * n;
   const double bytes = (m * k + k * n + m * n) * elem_bytes;
-  const double compute_eff = eff.compute_efficiency_max * m / (m + eff.compute_half_tokens);
+  double compute_eff = eff.compute_efficiency_max * m / (m + eff.compute_half_tokens);
+  if (eff.compute_half_weight_elements > 0) {
+    const double weight = k * n;
+    compute_eff *= weight / (weight + eff.compute_half_weight_elements);
+  }
   const double compute_s = flops / (gpu.peak_dense_flops * compute_eff);
   const double memory_s = bytes / (gpu.hbm_bandwidth_bytes_per_s * eff.memory_efficiency);
   return eff.launch_overhead_s + std::max(compute_s, memory_s);
@@ -32,8 +36,12 @@ double moe_experts_time_s(double routed_tokens, double experts_touched, double h
                           double gate_factor, double elem_bytes, const GpuSpec& gpu, const GemmEfficiency& eff) {
   if (routed_tokens <= 0 || experts_touched <= 0) return 0.0;
   const double m = routed_tokens / experts_touched;  // tokens per touched expert
-  const double one = gemm_time_s(m, hidden, gate_factor * expert_intermediate, elem_bytes, gpu, eff) +
-                     gemm_time_s(m, expert_intermediate, hidden, elem_bytes, gpu, eff);
+  // vLLM's fused MoE kernel runs every touched expert's GEMM in one launch, so its grid (the occupancy that
+  // the weight factor of the GEMM efficiency models) spans experts x K x N weight elements, not K x N.
+  GemmEfficiency fused = eff;
+  fused.compute_half_weight_elements = eff.compute_half_weight_elements / experts_touched;
+  const double one = gemm_time_s(m, hidden, gate_factor * expert_intermediate, elem_bytes, gpu, fused) +
+                     gemm_time_s(m, expert_intermediate, hidden, elem_bytes, gpu, fused);
   return experts_touched * (one - 2 * eff.launch_overhead_s) + 2 * eff.launch_overhead_s;
 }
 

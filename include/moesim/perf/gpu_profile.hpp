@@ -13,13 +13,19 @@ namespace moesim {
 
 // GEMM time (one kernel, M tokens x K in x N out, per-GPU shard):
 //   t = launch + max(2*M*K*N / (peak * eff_c(M)), bytes / (hbm_bw * memory_efficiency))
-//   eff_c(M) = compute_efficiency_max * M / (M + compute_half_tokens)
+//   eff_c(M) = compute_efficiency_max * M / (M + compute_half_tokens) [* W / (W + compute_half_weight_elements)]
 // eff_c(M) rising with M models tile padding and low SM occupancy of small-M GEMMs (size-aware efficiency).
+// The optional weight factor (W = K * N, the weight matrix's elements) models the same for the other two
+// dimensions: a small weight has few output tiles and short K loops, so it fills the GPU less (LLMServingSim's
+// RTX PRO 6000 tables: at 2,032 tokens Llama-3.1-8B's gate_up (4096 x 28672) runs at 0.82 of peak, its o_proj
+// (4096 x 4096) at 0.70). 0 = no weight factor (the A100 profiles: Vidur's GEMMs fit to 3.3 % without it).
 struct GemmEfficiency {
-  double compute_efficiency_max = 0.75;  // fraction of peak dense FLOP/s at large M
+  double compute_efficiency_max = 0.75;  // fraction of peak dense FLOP/s at large M (and large W)
   double compute_half_tokens = 16;       // M at which compute efficiency is half its maximum
   double memory_efficiency = 0.80;       // fraction of peak HBM bandwidth when weight-bound
   double launch_overhead_s = 6e-6;       // per GEMM kernel
+  double compute_half_weight_elements = 0;  // W = K * N at which the weight factor is 1/2; 0: no factor (last:
+                                            // the aggregate initialisations of the four fields above stay valid)
 };
 
 // Memory-bound elementwise kernels (RMSNorm/LayerNorm, rotary embedding, activation, residual add):
