@@ -116,19 +116,10 @@ MetricsRecorder::MetricsRecorder(const RecorderOptions& options)
     // Streamed: one block of rows is all the table ever holds, so reserve it now and on_step never
     // reallocates (nor holds a block twice while copying it).
     check_invariant(options.iteration_block_rows > 0, "iteration block rows > 0");
-    // The columns are sized to the block once and filled by index (record_streamed_row): one bounds check
+    // The columns are sized to the block once and filled by index (write_row): one bounds check
     // per row instead of one per column (issue 13: the 14 push_backs were the largest part of writing a
     // per-step row). iterations() is whole again after finish().
-    const std::size_t n = options.iteration_block_rows;
-    IterationColumns& it = iterations_;
-    for (auto* column : {&it.replica, &it.num_prefill_seqs, &it.num_decode_seqs, &it.preempted}) column->resize(n);
-    for (auto* column : {&it.step_index, &it.prefill_tokens, &it.decode_context_tokens, &it.kv_blocks_used,
-                         &it.kv_blocks_total, &it.waiting, &it.running}) {
-      column->resize(n);
-    }
-    it.start_s.resize(n);
-    it.duration_s.resize(n);
-    if (options.expert_parallel_gpus > 0) it.group_step.resize(n);
+    iterations_.resize(options.iteration_block_rows, lockstep());
   }
   if (options.time_series && options.time_series_sink) {
     check_invariant(options.time_series_block_rows > 0, "time series block rows > 0");
@@ -148,6 +139,17 @@ void TimeSeriesColumns::clear() {
   waiting.clear();
   kv_blocks_used.clear();
   kv_utilization.clear();
+}
+
+void IterationColumns::resize(std::size_t rows, bool with_group_step) {
+  for (auto* column : {&replica, &num_prefill_seqs, &num_decode_seqs, &preempted}) column->resize(rows);
+  for (auto* column : {&step_index, &prefill_tokens, &decode_context_tokens, &kv_blocks_used, &kv_blocks_total, &waiting,
+                       &running}) {
+    column->resize(rows);
+  }
+  start_s.resize(rows);
+  duration_s.resize(rows);
+  if (with_group_step) group_step.resize(rows);
 }
 
 void IterationColumns::clear() {
@@ -178,53 +180,24 @@ void MetricsRecorder::emit_time_series_until(SimTimeNs t) {
   }
 }
 
-void MetricsRecorder::record_row(const StepRecord& record, double duration_s) {
-  const StepPlan& plan = *record.plan;
-  const StepShape& shape = plan.shape;
-  iterations_.replica.push_back(record.replica);
-  iterations_.step_index.push_back(record.step_index);
-  iterations_.start_s.push_back(ns_to_seconds(record.start_ns));
-  iterations_.duration_s.push_back(duration_s);
-  iterations_.num_prefill_seqs.push_back(shape.num_prefill_seqs);
-  iterations_.prefill_tokens.push_back(shape.prefill_tokens);
-  iterations_.num_decode_seqs.push_back(shape.num_decode_seqs);
-  iterations_.decode_context_tokens.push_back(shape.decode_context_tokens);
-  iterations_.kv_blocks_used.push_back(record.used_blocks);
-  iterations_.kv_blocks_total.push_back(record.total_blocks);
-  iterations_.waiting.push_back(record.waiting);
-  iterations_.running.push_back(record.running);
-  iterations_.preempted.push_back(plan.preempted);
-  if (lockstep()) iterations_.group_step.push_back(record.group_step);
-}
-
-// Streamed runs: the row goes to index streamed_fill_ of the block-sized columns; a full block goes to
-// the sink and the block is refilled from the start (nothing allocated after the constructor).
-void MetricsRecorder::record_streamed_row(const StepRecord& record, double duration_s) {
+void MetricsRecorder::write_row(std::size_t row, const StepRecord& record, double duration_s) {
   const StepPlan& plan = *record.plan;
   const StepShape& shape = plan.shape;
   IterationColumns& it = iterations_;
-  const std::size_t n = streamed_fill_;
-  it.replica[n] = record.replica;
-  it.step_index[n] = record.step_index;
-  it.start_s[n] = ns_to_seconds(record.start_ns);
-  it.duration_s[n] = duration_s;
-  it.num_prefill_seqs[n] = shape.num_prefill_seqs;
-  it.prefill_tokens[n] = shape.prefill_tokens;
-  it.num_decode_seqs[n] = shape.num_decode_seqs;
-  it.decode_context_tokens[n] = shape.decode_context_tokens;
-  it.kv_blocks_used[n] = record.used_blocks;
-  it.kv_blocks_total[n] = record.total_blocks;
-  it.waiting[n] = record.waiting;
-  it.running[n] = record.running;
-  it.preempted[n] = plan.preempted;
-  if (lockstep()) it.group_step[n] = record.group_step;
-  streamed_fill_ = n + 1;
-  if (streamed_fill_ == options_.iteration_block_rows) {
-    // The block goes to the file; the columns keep their size, so later blocks allocate nothing.
-    options_.iteration_sink(it);
-    iteration_rows_streamed_ += static_cast<std::int64_t>(streamed_fill_);
-    streamed_fill_ = 0;
-  }
+  it.replica[row] = record.replica;
+  it.step_index[row] = record.step_index;
+  it.start_s[row] = ns_to_seconds(record.start_ns);
+  it.duration_s[row] = duration_s;
+  it.num_prefill_seqs[row] = shape.num_prefill_seqs;
+  it.prefill_tokens[row] = shape.prefill_tokens;
+  it.num_decode_seqs[row] = shape.num_decode_seqs;
+  it.decode_context_tokens[row] = shape.decode_context_tokens;
+  it.kv_blocks_used[row] = record.used_blocks;
+  it.kv_blocks_total[row] = record.total_blocks;
+  it.waiting[row] = record.waiting;
+  it.running[row] = record.running;
+  it.preempted[row] = plan.preempted;
+  if (lockstep()) it.group_step[row] = record.group_step;
 }
 
 void MetricsRecorder::add_pending_breakdown() {
@@ -248,9 +221,18 @@ void MetricsRecorder::record_tables(const StepRecord& record) {
   if (options_.per_iteration &&
       (options_.iteration_sample_every == 1 || sums_.steps % options_.iteration_sample_every == 0)) {
     if (options_.iteration_sink) {
-      record_streamed_row(record, duration_s);
+      // Streamed: the row goes to index streamed_fill_ of the block-sized columns; a full block goes to the
+      // sink and is refilled from the start (nothing allocated after the constructor).
+      write_row(streamed_fill_, record, duration_s);
+      if (++streamed_fill_ == options_.iteration_block_rows) {
+        options_.iteration_sink(iterations_);
+        iteration_rows_streamed_ += static_cast<std::int64_t>(streamed_fill_);
+        streamed_fill_ = 0;
+      }
     } else {
-      record_row(record, duration_s);
+      const std::size_t row = iterations_.size();
+      iterations_.resize(row + 1, lockstep());
+      write_row(row, record, duration_s);
     }
     if (options_.latency != nullptr) {
       // This step's breakdown is added at the next recorded step (or on_group_step / finish): read right
@@ -331,16 +313,7 @@ void MetricsRecorder::finish(SimTimeNs end_ns) {
   if (options_.per_iteration && options_.iteration_sink && !streamed_finished_) {
     // The block-sized columns shrink to the rows of the last, partial block (capacity kept).
     streamed_finished_ = true;
-    IterationColumns& it = iterations_;
-    const std::size_t n = streamed_fill_;
-    for (auto* column : {&it.replica, &it.num_prefill_seqs, &it.num_decode_seqs, &it.preempted}) column->resize(n);
-    for (auto* column : {&it.step_index, &it.prefill_tokens, &it.decode_context_tokens, &it.kv_blocks_used,
-                         &it.kv_blocks_total, &it.waiting, &it.running}) {
-      column->resize(n);
-    }
-    it.start_s.resize(n);
-    it.duration_s.resize(n);
-    if (lockstep()) it.group_step.resize(n);
+    iterations_.resize(streamed_fill_, lockstep());
     streamed_fill_ = 0;
   }
   if (iteration_rows_streamed_ > 0 && iterations_.size() > 0) {

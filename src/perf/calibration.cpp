@@ -584,6 +584,29 @@ CalibrationResult calibrate_gpu_profile(const GpuSpec& gpu, const GpuProfile& st
   return result;
 }
 
+namespace {
+// Two report rows for the network rows `keep` selects: "<name>, >= 16 MiB" (large_message_bytes) and
+// "<name>, all sizes", each row predicted with the profile's efficiencies for its link.
+template <typename Keep>
+void size_split_stats(const std::string& name, bool in_fit, const std::vector<ArRow>& rows, Keep keep,
+                      double (*predict)(const ArRow&, const CollectiveEfficiency&), const GpuProfile& p,
+                      const CalibrationOptions& o, std::vector<ErrorStats>& out) {
+  std::vector<double> pred_all, meas_all, pred_large, meas_large;
+  for (const auto& r : rows) {
+    if (!keep(r)) continue;
+    const double pr = predict(r, collective_efficiency_for(p, r.link.bottleneck));
+    pred_all.push_back(pr);
+    meas_all.push_back(r.row.time_s);
+    if (r.row.size_bytes >= o.large_message_bytes) {
+      pred_large.push_back(pr);
+      meas_large.push_back(r.row.time_s);
+    }
+  }
+  out.push_back(stats(name + ", >= 16 MiB", in_fit, pred_large, meas_large));
+  out.push_back(stats(name + ", all sizes", in_fit, pred_all, meas_all));
+}
+}  // namespace
+
 std::vector<ErrorStats> latency_error_report(const GpuSpec& gpu, const GpuProfile& p, const CalibrationOptions& o) {
   std::vector<ErrorStats> out;
   auto linear_report = [&](const std::vector<VidurMlpRow>& rows, const std::string& name, bool in_fit) {
@@ -610,21 +633,10 @@ std::vector<ErrorStats> latency_error_report(const GpuSpec& gpu, const GpuProfil
   {
     const auto dgx = all_reduce_rows(o, gpu, "vidur/network/a100_dgx/all_reduce.csv", "dgx-nvswitch");
     for (int n : {2, 4, 8}) {
-      std::vector<double> pred_all, meas_all, pred_large, meas_large;
-      for (const auto& r : dgx) {
-        if (r.row.num_workers != n || r.row.devices_per_node != n) continue;
-        const double pr = predict_all_reduce(r, collective_efficiency_for(p, r.link.bottleneck));
-        pred_all.push_back(pr);
-        meas_all.push_back(r.row.time_s);
-        if (r.row.size_bytes >= o.large_message_bytes) {
-          pred_large.push_back(pr);
-          meas_large.push_back(r.row.time_s);
-        }
-      }
-      out.push_back(stats("vidur a100_dgx all-reduce " + std::to_string(n) + " GPUs NVSwitch, >= 16 MiB", true,
-                          pred_large, meas_large));
-      out.push_back(stats("vidur a100_dgx all-reduce " + std::to_string(n) + " GPUs NVSwitch, all sizes", true,
-                          pred_all, meas_all));
+      size_split_stats(
+          "vidur a100_dgx all-reduce " + std::to_string(n) + " GPUs NVSwitch", true, dgx,
+          [n](const ArRow& r) { return r.row.num_workers == n && r.row.devices_per_node == n; }, predict_all_reduce,
+          p, o, out);
     }
     std::vector<double> pred, meas;
     for (const auto& r : dgx) {
@@ -673,22 +685,13 @@ std::vector<ErrorStats> latency_error_report(const GpuSpec& gpu, const GpuProfil
         std::make_pair(std::string("a100_pairwise_nvlink"), std::string("pairwise-nvlink"))}) {
     const auto rows = send_rows(o, gpu, "vidur/network/" + file + "/send_recv.csv", topology_name);
     for (int devices_per_node : {2, 1}) {
-      std::vector<double> pred_all, meas_all, pred_large, meas_large;
-      for (const auto& r : rows) {
-        if (r.row.devices_per_node != devices_per_node) continue;
-        const double pr = predict_send(r, collective_efficiency_for(p, r.link.bottleneck));
-        pred_all.push_back(pr);
-        meas_all.push_back(r.row.time_s);
-        if (r.row.size_bytes >= o.large_message_bytes) {
-          pred_large.push_back(pr);
-          meas_large.push_back(r.row.time_s);
-        }
-      }
       const bool in_fit = !(file == "a100_pairwise_nvlink" && devices_per_node == 1);
       const std::string where = devices_per_node == 2 ? (file == "a100_dgx" ? "2 GPUs NVSwitch" : "2 GPUs NVLink pair")
                                                       : "2 nodes x 1 GPU";
-      out.push_back(stats("vidur " + file + " send/recv " + where + ", >= 16 MiB", in_fit, pred_large, meas_large));
-      out.push_back(stats("vidur " + file + " send/recv " + where + ", all sizes", in_fit, pred_all, meas_all));
+      size_split_stats(
+          "vidur " + file + " send/recv " + where, in_fit, rows,
+          [devices_per_node](const ArRow& r) { return r.row.devices_per_node == devices_per_node; }, predict_send, p,
+          o, out);
     }
   }
   {

@@ -74,6 +74,8 @@ struct IterationColumns {
 
   [[nodiscard]] std::size_t size() const { return replica.size(); }
   void clear();  // every column emptied, capacity kept
+  // Every column to `rows` rows (group_step too when `with_group_step`), capacity kept when shrinking.
+  void resize(std::size_t rows, bool with_group_step);
 };
 
 // Lockstep (expert-parallel) runs: one row per group step (all DP ranks together).
@@ -161,8 +163,8 @@ class MetricsRecorder final : public SimulationObserver {
   void emit_time_series_until(SimTimeNs t);
   void record_tables(const StepRecord& record);
   void add_pending_breakdown();
-  void record_row(const StepRecord& record, double duration_s);           // in-memory table: appends
-  void record_streamed_row(const StepRecord& record, double duration_s);  // with a sink: fills the block
+  // Row `row` of iterations_ (which has it already): one bounds check per row, not one per column.
+  void write_row(std::size_t row, const StepRecord& record, double duration_s);
 
   RecorderOptions options_;
   IterationColumns iterations_;
